@@ -1,0 +1,45 @@
+/** Start a real broker on loopback, port 0, torn down by the test. */
+import { createBroker, type BrokerOptions, type StompBroker } from '../../src/index.js';
+import { RawClient, type RawClientOptions } from './client.js';
+
+export interface TestBroker {
+  broker: StompBroker;
+  port: number;
+  tcpPort: number | null;
+  url: string;
+  client(opts?: RawClientOptions & { path?: string }): Promise<RawClient>;
+  /** A raw client already CONNECTed as `login`. */
+  user(login: string, opts?: RawClientOptions & { path?: string }): Promise<RawClient>;
+}
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export async function startBroker(t: Teardown, options: BrokerOptions = {}): Promise<TestBroker> {
+  const broker = createBroker({ port: 0, host: '127.0.0.1', logLevel: process.env.LOG_LEVEL ?? 'silent', ...options }, { env: false });
+  const clients: RawClient[] = [];
+  t.teardown(async () => {
+    for (const c of clients) c.close();
+    await broker.close();
+  });
+  const addr = await broker.listen();
+  const url = `ws://127.0.0.1:${addr.port}`;
+  const client = async (opts: RawClientOptions & { path?: string } = {}): Promise<RawClient> => {
+    const c = await RawClient.ws(`${url}${opts.path ?? '/ws'}`, opts);
+    clients.push(c);
+    return c;
+  };
+  return {
+    broker,
+    port: addr.port,
+    tcpPort: addr.tcpPort,
+    url,
+    client,
+    async user(login, opts) {
+      const c = await client(opts);
+      await c.connect({ login });
+      return c;
+    },
+  };
+}

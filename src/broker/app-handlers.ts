@@ -1,0 +1,63 @@
+/**
+ * Application handlers for /app destinations (Spring's @MessageMapping).
+ * Patterns follow Ant style with {variables} (Spring's @DestinationVariable).
+ * A handler's return value is sent on like Spring's @SendTo / @SendToUser;
+ * with neither option it goes to the topic prefix + the mapped path (Spring's default).
+ */
+import type { Headers } from '../stomp/frame.js';
+import { compilePattern, type CompiledPattern } from './pattern.js';
+
+export interface AppMessage {
+  /** Full destination, e.g. /app/chat/room1 */
+  destination: string;
+  /** Destination after the application prefix, e.g. /chat/room1 */
+  path: string;
+  /** {variables} captured from the mapping pattern. */
+  params: Record<string, string>;
+  /** The sending session's user (null for anonymous sessions). */
+  user: string | null;
+  sessionId: string;
+  headers: Headers;
+  body: Buffer;
+  /** The body as UTF-8 text. */
+  text(): string;
+  /** The body parsed as JSON. */
+  json<T = unknown>(): T;
+}
+
+export interface HandlerOptions {
+  /** Send the return value to this topic (Spring's @SendTo). */
+  sendTo?: string;
+  /** Send the return value to the sending user at this destination (Spring's @SendToUser), e.g. /queue/reply */
+  sendToUser?: string;
+}
+
+export type AppHandler = (msg: AppMessage) => unknown;
+
+interface Mapping {
+  pattern: CompiledPattern;
+  fn: AppHandler;
+  opts: HandlerOptions;
+}
+
+export class AppHandlers {
+  private readonly exact = new Map<string, Mapping>();
+  private readonly patterns: Mapping[] = [];
+
+  add(path: string, fn: AppHandler, opts: HandlerOptions = {}): void {
+    if (!path.startsWith('/')) throw new Error(`handler path must start with /, got "${path}"`);
+    const m: Mapping = { pattern: compilePattern(path), fn, opts };
+    if (m.pattern.literal) this.exact.set(path, m);
+    else this.patterns.push(m);
+  }
+
+  find(path: string): { mapping: Mapping; params: Record<string, string> } | null {
+    const m = this.exact.get(path);
+    if (m) return { mapping: m, params: {} };
+    for (const p of this.patterns) {
+      const params = p.pattern.match(path);
+      if (params) return { mapping: p, params };
+    }
+    return null;
+  }
+}

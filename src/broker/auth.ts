@@ -1,0 +1,29 @@
+/**
+ * Default authentication (the `authenticate` hook's named default):
+ *  - STOMP_USERS configured: `login` must be a known user and `passcode` must match.
+ *  - nothing configured: `login` is the user name, unchecked (as Spring front ends
+ *    send it); a warning is logged at start. No login: anonymous session.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { AuthContext, AuthenticateHook, Principal } from '../config.js';
+import { ErrorCode, StompError } from '../errors.js';
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function defaultAuthenticate(users: Record<string, string>): AuthenticateHook {
+  const checked = Object.keys(users).length > 0;
+  return (ctx: AuthContext): Principal | null => {
+    const login = ctx.headers['login'];
+    if (!checked) return login ? { name: login } : null;
+    if (!login) throw new StompError(ErrorCode.AUTH_FAILED, 'login and passcode are required');
+    const expected = users[login];
+    const passcode = ctx.headers['passcode'] ?? '';
+    if (expected === undefined || !safeEqual(expected, passcode))
+      throw new StompError(ErrorCode.AUTH_FAILED, `bad login or passcode for "${login}"`);
+    return { name: login };
+  };
+}

@@ -1,0 +1,478 @@
+/**
+ * The broker core: destinations, subscriptions, application handlers,
+ * sendToUser / publish. It is the SessionHost every session talks to, and it
+ * sits on the cluster layer (registry, bus, inbox), whose memory
+ * implementations make it a complete single-process broker.
+ */
+import type { Logger } from 'pino';
+import type { AuthContext, AuthenticateHook, AuthorizeHook, BrokerConfig, Principal } from '../config.js';
+import { ErrorCode, StompError } from '../errors.js';
+import type { Bus, Envelope, Inbox, Registry } from '../cluster/types.js';
+import { MemoryBus } from '../cluster/memory/bus.js';
+import { MemoryInbox } from '../cluster/memory/inbox.js';
+import { MemoryRegistry } from '../cluster/memory/registry.js';
+import type { Connection } from '../session/connection.js';
+import { Session, type SessionEvent, type SessionHost } from '../session/session.js';
+import type { Subscription } from '../session/subscription.js';
+import type { Frame } from '../stomp/frame.js';
+import { AppHandlers, type AppHandler, type AppMessage, type HandlerOptions } from './app-handlers.js';
+import { defaultAuthenticate } from './auth.js';
+import { encodeBody, messageHeaders } from './body.js';
+import { DestinationResolver } from './destinations.js';
+import { Dispatcher, EVENT_INBOX_REPLAY } from './dispatcher.js';
+import { IdSequence, generateNodeId } from './ids.js';
+import { Membership } from './membership.js';
+import { QueueManager } from './queues.js';
+import { TopicIndex } from './topics.js';
+import { LocalUsers } from './users.js';
+
+export const EVENT_KICK = 'kick';
+
+export interface BrokerDeps {
+  log: Logger;
+  registry?: Registry | undefined;
+  bus?: Bus | undefined;
+  inbox?: Inbox | undefined;
+  /** True when the backends form a cluster (several nodes). */
+  clustered?: boolean;
+  authenticate?: AuthenticateHook | undefined;
+  authorizeSubscribe?: AuthorizeHook | undefined;
+  authorizeSend?: AuthorizeHook | undefined;
+}
+
+export interface BrokerCounters {
+  framesIn: number;
+  framesOut: number;
+  heartbeatsIn: number;
+  heartbeatsOut: number;
+  sessionsOpened: number;
+  errors: Map<string, number>;
+  topicDeliveries: number;
+  handlerErrors: number;
+}
+
+interface TopicRoute {
+  kind: 'topic' | 'queue';
+}
+
+export class Broker implements SessionHost {
+  readonly config: BrokerConfig;
+  readonly log: Logger;
+  readonly nodeId: string;
+  registry: Registry;
+  bus: Bus;
+  inbox: Inbox;
+  clustered: boolean;
+  readonly users = new LocalUsers();
+  readonly topics = new TopicIndex();
+  readonly queues: QueueManager;
+  readonly handlers = new AppHandlers();
+  dispatcher: Dispatcher;
+  readonly resolver: DestinationResolver;
+  readonly counters: BrokerCounters = {
+    framesIn: 0,
+    framesOut: 0,
+    heartbeatsIn: 0,
+    heartbeatsOut: 0,
+    sessionsOpened: 0,
+    errors: new Map(),
+    topicDeliveries: 0,
+    handlerErrors: 0,
+  };
+  readonly sessions = new Set<Session>();
+  private membership: Membership | null = null;
+  private readonly sessionIds: IdSequence;
+  private readonly envelopeIds: IdSequence;
+  private readonly authenticateHook: AuthenticateHook;
+  private readonly authorizeSubscribe: AuthorizeHook | undefined;
+  private readonly authorizeSend: AuthorizeHook | undefined;
+  private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
+  private readonly closedWaiters = new Set<() => void>();
+
+  constructor(config: BrokerConfig, deps: BrokerDeps) {
+    this.config = config;
+    this.nodeId = config.nodeId ?? generateNodeId();
+    this.log = deps.log.child({ node: this.nodeId });
+    this.registry = deps.registry ?? new MemoryRegistry();
+    this.bus = deps.bus ?? new MemoryBus();
+    this.inbox = deps.inbox ?? new MemoryInbox({ maxLength: config.inbox.maxLength, maxAgeMs: config.inbox.maxAgeMs });
+    this.clustered = deps.clustered ?? false;
+    this.queues = new QueueManager(config.limits.maxQueueDepth);
+    this.resolver = new DestinationResolver(config);
+    this.sessionIds = new IdSequence();
+    this.envelopeIds = new IdSequence();
+    this.authenticateHook = deps.authenticate ?? defaultAuthenticate(config.users);
+    this.authorizeSubscribe = deps.authorizeSubscribe;
+    this.authorizeSend = deps.authorizeSend;
+    this.dispatcher = this.buildDispatcher();
+  }
+
+  private buildDispatcher(): Dispatcher {
+    return new Dispatcher({
+      nodeId: this.nodeId,
+      config: this.config,
+      registry: this.registry,
+      bus: this.bus,
+      inbox: this.inbox,
+      users: this.users,
+      log: this.log,
+      newEnvelopeId: () => this.envelopeIds.next(),
+    });
+  }
+
+  /** Swap in other backends (the cluster ones) before start(). */
+  useBackends(b: { registry?: Registry | undefined; bus?: Bus | undefined; inbox?: Inbox | undefined; clustered: boolean }): void {
+    if (this.state !== 'new') throw new Error('useBackends() must be called before start()');
+    if (b.registry) this.registry = b.registry;
+    if (b.bus) this.bus = b.bus;
+    if (b.inbox) this.inbox = b.inbox;
+    this.clustered = b.clustered;
+    this.dispatcher = this.buildDispatcher();
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') return;
+    this.state = 'started';
+    await this.bus.start(this.nodeId, (env) => this.onEnvelope(env));
+    if (this.clustered) {
+      this.membership = new Membership({
+        nodeId: this.nodeId,
+        registry: this.registry,
+        bus: this.bus,
+        options: this.config.cluster,
+        log: this.log,
+        meta: { started: String(Date.now()), pid: String(process.pid), version: this.config.serverName },
+        reroute: (env) => this.dispatcher.reroute(env),
+      });
+      await this.membership.start();
+    }
+  }
+
+  /**
+   * Ordered, idempotent shutdown: sessions are told to reconnect and closed
+   * first; then this node's pending bus messages are handed on (re-routed),
+   * then the backends are closed.
+   */
+  async stop(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.state = 'stopping';
+    const timeoutMs = opts.timeoutMs ?? 5000;
+    for (const s of [...this.sessions]) s.fail(new StompError(ErrorCode.SERVER_SHUTDOWN, 'this node is shutting down; reconnect to another node'));
+    await this.waitSessionsClosed(timeoutMs);
+    for (const s of [...this.sessions]) {
+      s.conn.destroy();
+      s.transportClosed();
+    }
+    if (this.clustered) {
+      await this.bus.close({ deleteOwnTopic: false }).catch((err: unknown) => this.log.error({ err }, 'bus close failed'));
+      // Hand on what is still in this node's topic, then delete it.
+      try {
+        const n = await this.bus.drainNode(this.nodeId, (env) => this.dispatcher.reroute(env));
+        if (n > 0) this.log.info({ handedOver: n }, 'handed over pending messages');
+      } catch (err) {
+        this.log.error({ err }, 'drain of own topic failed; survivors will take it over');
+      }
+      await this.membership?.stop(true);
+    } else {
+      await this.bus.close({ deleteOwnTopic: true }).catch(() => undefined);
+    }
+    await Promise.allSettled([this.registry.close(), this.inbox.close()]);
+    this.state = 'stopped';
+  }
+
+  private waitSessionsClosed(timeoutMs: number): Promise<void> {
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        this.closedWaiters.delete(check);
+        resolve();
+      };
+      const check = (): void => {
+        if (this.sessions.size === 0) done();
+      };
+      const t = setTimeout(done, timeoutMs);
+      this.closedWaiters.add(check);
+    });
+  }
+
+  get accepting(): boolean {
+    return this.state === 'started';
+  }
+
+  /** A transport opened a connection: make its session. */
+  openSession(conn: Connection): Session {
+    const s = new Session(this, conn);
+    s.countError = (code) => this.counters.errors.set(code, (this.counters.errors.get(code) ?? 0) + 1);
+    this.sessions.add(s);
+    this.counters.sessionsOpened++;
+    if (!this.accepting) s.fail(new StompError(ErrorCode.SERVER_SHUTDOWN, 'this node is not accepting connections'));
+    return s;
+  }
+
+  // ------------------------------------------------------------ SessionHost
+
+  newSessionId(): string {
+    return this.sessionIds.next();
+  }
+
+  count(event: SessionEvent, n = 1): void {
+    const c = this.counters;
+    if (event === 'frame_in') c.framesIn += n;
+    else if (event === 'frame_out') c.framesOut += n;
+    else if (event === 'heartbeat_in') c.heartbeatsIn += n;
+    else if (event === 'heartbeat_out') c.heartbeatsOut += n;
+  }
+
+  async authenticate(ctx: AuthContext): Promise<Principal | null> {
+    let p: Principal | null | false;
+    try {
+      p = await this.authenticateHook(ctx);
+    } catch (err) {
+      if (err instanceof StompError) throw err;
+      throw new StompError(ErrorCode.AUTH_FAILED, err instanceof Error ? err.message : 'authentication refused');
+    }
+    if (p === false) throw new StompError(ErrorCode.AUTH_FAILED, 'authentication refused');
+    if (p && (typeof p.name !== 'string' || p.name.length === 0)) throw new StompError(ErrorCode.AUTH_FAILED, 'empty user name');
+    return p;
+  }
+
+  async sessionOpened(s: Session): Promise<void> {
+    const user = s.user;
+    if (!user) return;
+    this.users.addSession(user, s);
+    await this.registry.addSession({ sessionId: s.id, user, nodeId: this.nodeId, connectedAt: s.connectedAt });
+  }
+
+  sessionClosed(s: Session): void {
+    this.sessions.delete(s);
+    for (const sub of s.subscriptions.values()) this.removeSubscription(sub);
+    const user = s.user;
+    if (user && s.principal) {
+      this.users.removeSession(user, s);
+      this.registry.removeSession(user, s.id, this.nodeId).catch((err: unknown) => this.log.error({ err }, 'registry removeSession failed'));
+    }
+    for (const w of [...this.closedWaiters]) w();
+  }
+
+  async subscribe(s: Session, sub: Subscription): Promise<void> {
+    const d = this.resolver.classify(sub.destination);
+    if (d.kind === 'invalid') throw new StompError(d.forbidden ? ErrorCode.FORBIDDEN : ErrorCode.INVALID_DESTINATION, `${d.reason}: ${d.destination}`);
+    if (d.kind === 'app') throw new StompError(ErrorCode.INVALID_DESTINATION, `cannot subscribe to an application destination: ${d.destination}`);
+    if (d.kind === 'user') {
+      if (!s.user) throw new StompError(ErrorCode.FORBIDDEN, `user destinations need an authenticated user: ${d.destination}`);
+      // A session never receives another user's messages.
+      if (d.user !== null && d.user !== s.user)
+        throw new StompError(ErrorCode.FORBIDDEN, `a session may only subscribe to its own user destinations: ${d.destination}`);
+    }
+    if (this.authorizeSubscribe) await this.authorize(this.authorizeSubscribe, s, sub.destination, sub.headers);
+    if (s.subscriptions.get(sub.id) !== sub) return; // unsubscribed or closed meanwhile
+    if (d.kind === 'topic') {
+      sub.route = { kind: 'topic' } satisfies TopicRoute;
+      this.topics.add(sub);
+    } else if (d.kind === 'queue') {
+      sub.route = { kind: 'queue' } satisfies TopicRoute;
+      this.queues.addConsumer(sub);
+    } else {
+      this.users.addSubscription(sub, { kind: 'user', user: s.user!, path: d.path, pattern: null, userPrefix: this.config.userPrefix });
+      if (this.dispatcher.keepable(d.path) || (sub.route as { pattern: unknown }).pattern) await this.dispatcher.replay(sub);
+    }
+  }
+
+  unsubscribe(_s: Session, sub: Subscription): void {
+    this.removeSubscription(sub);
+  }
+
+  private removeSubscription(sub: Subscription): void {
+    const route = sub.route as { kind: string } | null;
+    if (!route) return;
+    if (route.kind === 'topic') this.topics.remove(sub);
+    else if (route.kind === 'queue') this.queues.removeConsumer(sub);
+    else if (route.kind === 'user') this.users.removeSubscription(sub);
+    sub.route = null;
+  }
+
+  private async authorize(hook: AuthorizeHook, s: Session, destination: string, headers: Frame['headers']): Promise<void> {
+    let ok: boolean;
+    try {
+      ok = await hook({ principal: s.principal, sessionId: s.id, destination, headers });
+    } catch (err) {
+      if (err instanceof StompError) throw err;
+      ok = false;
+    }
+    if (!ok) throw new StompError(ErrorCode.FORBIDDEN, `not allowed: ${destination}`);
+  }
+
+  async send(s: Session, frame: Frame): Promise<void> {
+    const destination = frame.headers['destination']!;
+    const d = this.resolver.classify(destination);
+    if (d.kind === 'invalid') throw new StompError(d.forbidden ? ErrorCode.FORBIDDEN : ErrorCode.INVALID_DESTINATION, `${d.reason}: ${destination}`);
+    if (this.authorizeSend) await this.authorize(this.authorizeSend, s, destination, frame.headers);
+    const headers = messageHeaders(frame.headers);
+    switch (d.kind) {
+      case 'app':
+        return this.invokeHandler(s, d.destination, d.path, frame);
+      case 'topic':
+        return this.publishEnvelope(this.envelope('topic', undefined, destination, headers, frame.body));
+      case 'queue':
+        this.queues.enqueue({ id: this.envelopeIds.next(), destination, headers, body: frame.body, redelivered: false });
+        return;
+      case 'user': {
+        if (!this.config.allowClientSendToUser) throw new StompError(ErrorCode.FORBIDDEN, `clients may not send to user destinations: ${destination}`);
+        const target = d.user ?? s.user;
+        if (!target) throw new StompError(ErrorCode.FORBIDDEN, `no user to send to: ${destination}`);
+        return this.dispatcher.route(this.envelope('user', target, d.path, headers, frame.body));
+      }
+    }
+  }
+
+  private async invokeHandler(s: Session, destination: string, path: string, frame: Frame): Promise<void> {
+    const found = this.handlers.find(path);
+    if (!found) throw new StompError(ErrorCode.NO_HANDLER, `no handler is registered for ${destination}`);
+    const body = frame.body;
+    const msg: AppMessage = {
+      destination,
+      path,
+      params: found.params,
+      user: s.user,
+      sessionId: s.id,
+      headers: frame.headers,
+      body,
+      text: () => body.toString('utf8'),
+      json: <T>() => JSON.parse(body.toString('utf8')) as T,
+    };
+    let result: unknown;
+    try {
+      result = await found.mapping.fn(msg);
+    } catch (err) {
+      // A StompError from a handler is a deliberate refusal: the client gets it.
+      if (err instanceof StompError) throw err;
+      this.counters.handlerErrors++;
+      this.log.error({ err, destination }, 'application handler failed');
+      return;
+    }
+    if (result === undefined) return;
+    const { sendTo, sendToUser } = found.mapping.opts;
+    if (sendToUser && s.user) await this.sendToUser(s.user, sendToUser, result);
+    if (sendTo) await this.publish(sendTo, result);
+    if (!sendTo && !sendToUser) await this.publish(this.config.topicPrefixes[0]! + path, result);
+  }
+
+  // ------------------------------------------------------------ bus
+
+  private async onEnvelope(env: Envelope): Promise<void> {
+    switch (env.kind) {
+      case 'user':
+        return this.dispatcher.receive(env);
+      case 'topic':
+        if (env.origin !== this.nodeId) this.deliverTopic(env);
+        return;
+      case 'event':
+        if (env.destination === EVENT_INBOX_REPLAY && env.user) await this.dispatcher.replayUser(env.user);
+        else if (env.destination === EVENT_KICK && env.user) this.kickLocal(env.user);
+        return;
+    }
+  }
+
+  private envelope(kind: Envelope['kind'], user: string | undefined, destination: string, headers: Record<string, string>, body: Buffer): Envelope {
+    return { id: this.envelopeIds.next(), kind, user, destination, headers, body, hops: 0, origin: this.nodeId, ts: Date.now() };
+  }
+
+  private deliverTopic(env: Envelope): number {
+    let n = 0;
+    for (const sub of this.topics.match(env.destination)) {
+      if (sub.session.deliver(sub, { messageId: env.id, destination: env.destination, headers: env.headers, body: env.body })) n++;
+    }
+    this.counters.topicDeliveries += n;
+    return n;
+  }
+
+  private async publishEnvelope(env: Envelope): Promise<void> {
+    this.deliverTopic(env);
+    if (this.clustered) await this.bus.broadcast(env);
+  }
+
+  // ------------------------------------------------------------ public API
+
+  /**
+   * Send to every session of `user` subscribed to `/user` + destination, on any node
+   * (Spring's convertAndSendToUser). Objects go out as JSON. Resolves once the
+   * message was handed to local sockets, to the bus, or to the user's inbox.
+   */
+  async sendToUser(user: string, destination: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
+    if (!user) throw new Error('sendToUser: user is required');
+    let path = destination;
+    const up = this.config.userPrefix;
+    if (path.startsWith(up + '/')) path = path.slice(up.length);
+    if (!path.startsWith('/')) throw new Error(`sendToUser: destination must start with /, got "${destination}"`);
+    const enc = encodeBody(body);
+    const h: Record<string, string> = enc.contentType ? { 'content-type': enc.contentType, ...headers } : { ...headers };
+    await this.dispatcher.route(this.envelope('user', user, path, h, enc.body));
+  }
+
+  /** Publish to a /topic destination (every subscriber on every node) or a /queue (this node). */
+  async publish(destination: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
+    const d = this.resolver.classify(destination);
+    const enc = encodeBody(body);
+    const h: Record<string, string> = enc.contentType ? { 'content-type': enc.contentType, ...headers } : { ...headers };
+    if (d.kind === 'topic') return this.publishEnvelope(this.envelope('topic', undefined, destination, h, enc.body));
+    if (d.kind === 'queue') {
+      this.queues.enqueue({ id: this.envelopeIds.next(), destination, headers: h, body: enc.body, redelivered: false });
+      return;
+    }
+    if (d.kind === 'user' && d.user) return this.sendToUser(d.user, d.path, body, headers);
+    throw new Error(`publish: not a topic or queue destination: ${destination}`);
+  }
+
+  /** Register an /app handler (Spring's @MessageMapping) for `path` (without the app prefix). */
+  handle(path: string, fn: AppHandler, opts?: HandlerOptions): void {
+    this.handlers.add(path, fn, opts);
+  }
+
+  /** Close every session of `user` on every node. Returns the number closed here. */
+  async kick(user: string): Promise<number> {
+    const n = this.kickLocal(user);
+    if (this.clustered) {
+      const nodes = (await this.registry.nodesOf(user)).filter((x) => x !== this.nodeId);
+      await Promise.all(nodes.map((node) => this.bus.sendToNode(node, this.envelope('event', user, EVENT_KICK, {}, Buffer.alloc(0)))));
+    }
+    return n;
+  }
+
+  private kickLocal(user: string): number {
+    const sessions = this.users.sessionsOf(user);
+    for (const s of sessions) s.fail(new StompError(ErrorCode.SESSION_KICKED, 'the server closed this session'));
+    return sessions.length;
+  }
+
+  /** A snapshot for /health, the dashboard and the HTTP API. */
+  stats(): Record<string, number | string> {
+    let subscriptions = 0;
+    for (const s of this.sessions) subscriptions += s.subscriptions.size;
+    return {
+      node: this.nodeId,
+      sessions: this.sessions.size,
+      users: this.users.userCount,
+      subscriptions,
+      framesIn: this.counters.framesIn,
+      framesOut: this.counters.framesOut,
+      deliveredLocal: this.dispatcher.counters.deliveredLocal,
+      topicDeliveries: this.counters.topicDeliveries,
+      forwarded: this.dispatcher.counters.forwarded,
+      sentRemote: this.dispatcher.counters.sentRemote,
+      inboxed: this.dispatcher.counters.inboxed,
+      replayed: this.dispatcher.counters.replayed,
+    };
+  }
+
+  get membershipInfo(): { takeovers: number; recovered: number } {
+    return { takeovers: this.membership?.takeovers ?? 0, recovered: this.membership?.recovered ?? 0 };
+  }
+
+  /** For tests: run a dead-node check now. */
+  async checkDeadNodes(): Promise<void> {
+    await this.membership?.checkDead();
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The routing contract of DESIGN.md for user destinations:
+ *
+ *  - sendToUser(U, d) on any node: look U up; deliver to local sessions
+ *    directly; one envelope per other node holding a session of U, on that
+ *    node's topic, keyed by U (so one user's messages keep their order).
+ *  - A receiving node delivers to U's local sessions subscribed to /user + d.
+ *    If U has no session there any more it looks U up again and forwards
+ *    (hops + 1). Past the hop limit, or if U has no session anywhere, the
+ *    message waits in U's inbox and is replayed when U subscribes again.
+ *  - Every envelope has an id; a session never gets the same id twice.
+ */
+import type { Logger } from 'pino';
+import type { BrokerConfig } from '../config.js';
+import type { Bus, Envelope, Inbox, Registry } from '../cluster/types.js';
+import type { Subscription } from '../session/subscription.js';
+import type { Delivery } from '../session/subscription.js';
+import { compilePattern, type CompiledPattern } from './pattern.js';
+import type { LocalUsers, UserRoute } from './users.js';
+
+export const REPLAY_HEADER = 'x-replay';
+export const EVENT_INBOX_REPLAY = 'inbox-replay';
+
+export interface DispatchCounters {
+  deliveredLocal: number;
+  forwarded: number;
+  sentRemote: number;
+  hops: number;
+  inboxed: number;
+  replayed: number;
+  dropped: number;
+}
+
+export interface DispatcherDeps {
+  nodeId: string;
+  config: BrokerConfig;
+  registry: Registry;
+  bus: Bus;
+  inbox: Inbox;
+  users: LocalUsers;
+  log: Logger;
+  newEnvelopeId(): string;
+}
+
+export class Dispatcher {
+  readonly counters: DispatchCounters = { deliveredLocal: 0, forwarded: 0, sentRemote: 0, hops: 0, inboxed: 0, replayed: 0, dropped: 0 };
+  private readonly d: DispatcherDeps;
+  private readonly keep: CompiledPattern[];
+  /** Subscriptions whose inbox replay is running: live messages wait behind it. */
+  private readonly replaying = new Map<Subscription, Envelope[]>();
+
+  constructor(deps: DispatcherDeps) {
+    this.d = deps;
+    this.keep = deps.config.inbox.destinations.map((p) => compilePattern(p));
+  }
+
+  /** Is a message to `/user` + `path` kept in the inbox when undeliverable? */
+  keepable(path: string): boolean {
+    const full = this.d.config.userPrefix + path;
+    return this.keep.some((p) => p.match(full) !== null);
+  }
+
+  /** Origin side: route an envelope accepted on this node. */
+  async route(env: Envelope): Promise<void> {
+    const user = env.user!;
+    const nodes = await this.d.registry.nodesOf(user);
+    const here = this.d.users.has(user);
+    const delivered = here ? this.deliverLocal(env) : 0;
+    const remote = nodes.filter((n) => n !== this.d.nodeId);
+    if (remote.length === 0) {
+      if (delivered === 0) await this.toInbox(env);
+      return;
+    }
+    await Promise.all(remote.map((n) => this.sendTo(n, env)));
+  }
+
+  /** Receiving side: an envelope for a user arrived on this node's topic. */
+  async receive(env: Envelope): Promise<void> {
+    const user = env.user!;
+    if (this.d.users.has(user)) {
+      if (this.deliverLocal(env) === 0) await this.toInbox(env);
+      return;
+    }
+    // The user is not here (any more): look again and forward, bounded.
+    if (env.hops >= this.d.config.cluster.maxHops) {
+      this.d.log.warn({ id: env.id, user, hops: env.hops }, 'hop limit reached; message goes to the inbox');
+      await this.toInbox(env);
+      return;
+    }
+    const nodes = (await this.d.registry.nodesOf(user)).filter((n) => n !== this.d.nodeId);
+    if (nodes.length === 0) {
+      await this.toInbox(env);
+      return;
+    }
+    const next: Envelope = { ...env, hops: env.hops + 1 };
+    this.counters.forwarded++;
+    this.counters.hops++;
+    await Promise.all(nodes.map((n) => this.sendTo(n, next)));
+  }
+
+  /** Re-route an envelope recovered from a dead node's topic: as if accepted here. */
+  async reroute(env: Envelope): Promise<void> {
+    if (env.kind !== 'user' || !env.user) return;
+    await this.route({ ...env, hops: env.hops + 1 });
+  }
+
+  private async sendTo(nodeId: string, env: Envelope): Promise<void> {
+    try {
+      await this.d.bus.sendToNode(nodeId, env);
+      this.counters.sentRemote++;
+    } catch (err) {
+      // The node (or its topic) is gone: keep the message for the user.
+      this.d.log.warn({ err, node: nodeId, id: env.id }, 'could not send to node; message goes to the inbox');
+      await this.toInbox(env);
+    }
+  }
+
+  /** Deliver to this node's sessions of env.user subscribed to env.destination. Returns subscriptions reached. */
+  deliverLocal(env: Envelope, replayEntry?: { onAck: () => void }): number {
+    const subs = this.d.users.match(env.user!, env.destination);
+    let n = 0;
+    for (const sub of subs) {
+      const waiting = this.replaying.get(sub);
+      if (waiting && !replayEntry) {
+        waiting.push(env);
+        n++;
+        continue;
+      }
+      if (sub.session.deliver(sub, this.delivery(sub, env, replayEntry))) n++;
+    }
+    this.counters.deliveredLocal += n;
+    return n;
+  }
+
+  private delivery(sub: Subscription, env: Envelope, replayEntry?: { onAck: () => void }): Delivery {
+    const route = sub.route as UserRoute;
+    const destination = route.pattern ? route.userPrefix + env.destination : sub.destination;
+    const headers = replayEntry ? { ...env.headers, [REPLAY_HEADER]: 'true' } : env.headers;
+    const d: Delivery = { messageId: env.id, destination, headers, body: env.body, dedupe: true };
+    if (replayEntry) {
+      d.onAck = replayEntry.onAck; // a replayed message leaves the inbox once delivered (auto) or ACKed
+    } else if (sub.ack !== 'auto' && this.keepable(env.destination)) {
+      d.onNack = () => void this.toInbox(env); // NACKed or unacked at session end: back to the inbox
+    }
+    return d;
+  }
+
+  /** Keep an undeliverable message in the user's inbox, then nudge any session that appeared meanwhile. */
+  async toInbox(env: Envelope): Promise<void> {
+    if (!this.keepable(env.destination)) {
+      this.counters.dropped++;
+      this.d.log.debug({ id: env.id, user: env.user, destination: env.destination }, 'undeliverable message dropped (not an inbox destination)');
+      return;
+    }
+    await this.d.inbox.append(env.user!, env);
+    this.counters.inboxed++;
+    // A session may have subscribed between our lookup and the append: make its node replay.
+    const nodes = await this.d.registry.nodesOf(env.user!);
+    for (const n of nodes) {
+      if (n === this.d.nodeId) void this.replayUser(env.user!);
+      else
+        await this.d.bus
+          .sendToNode(n, {
+            id: this.d.newEnvelopeId(),
+            kind: 'event',
+            user: env.user,
+            destination: EVENT_INBOX_REPLAY,
+            headers: {},
+            body: Buffer.alloc(0),
+            hops: 0,
+            origin: this.d.nodeId,
+            ts: Date.now(),
+          })
+          .catch(() => undefined);
+    }
+  }
+
+  /** Replay the inbox to every local inbox-eligible subscription of `user`. */
+  async replayUser(user: string): Promise<void> {
+    for (const s of this.d.users.sessionsOf(user)) {
+      for (const sub of s.subscriptions.values()) {
+        const route = sub.route as UserRoute | null;
+        if (route?.kind === 'user' && this.keepable(route.path) && !this.replaying.has(sub)) await this.replay(sub);
+      }
+    }
+  }
+
+  /**
+   * Replay waiting messages to a new subscription, in order, before any live
+   * message that arrives meanwhile (those wait behind the replay).
+   */
+  async replay(sub: Subscription): Promise<void> {
+    const route = sub.route as UserRoute;
+    if (!this.keepable(route.path) && !route.pattern) return;
+    const waiting: Envelope[] = [];
+    this.replaying.set(sub, waiting);
+    try {
+      const entries = await this.d.inbox.read(route.user, 10_000);
+      const done: string[] = [];
+      let batching = true;
+      for (const e of entries) {
+        if (route.pattern ? !route.pattern.match(e.env.destination) : e.env.destination !== route.path) continue;
+        const onAck = (): void => {
+          if (batching) done.push(e.entryId);
+          else void this.d.inbox.remove(route.user, [e.entryId]).catch(() => undefined);
+        };
+        if (sub.session.deliver(sub, this.delivery(sub, e.env, { onAck }))) this.counters.replayed++;
+        else if (sub.session.state === 'connected') done.push(e.entryId); // already seen by this session
+      }
+      batching = false;
+      if (done.length > 0) await this.d.inbox.remove(route.user, done);
+    } catch (err) {
+      this.d.log.error({ err, user: route.user }, 'inbox replay failed');
+    } finally {
+      this.replaying.delete(sub);
+      for (const env of waiting) if (sub.session.deliver(sub, this.delivery(sub, env))) this.counters.deliveredLocal++;
+    }
+  }
+}

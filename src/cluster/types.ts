@@ -1,0 +1,135 @@
+/**
+ * The cluster layer's three interfaces (DESIGN.md "Shape"):
+ *
+ *  - Registry: which node holds which user's sessions; node liveness; locks.
+ *  - Bus: deliver an envelope to one node (its own topic) or to all nodes.
+ *  - Inbox: messages waiting for a user who has no session to take them.
+ *
+ * Each has an in-memory implementation (the single-process default) and a
+ * networked one (Redis / Kafka); all of them pass the same conformance suite
+ * in spec/conformance/.
+ */
+
+/** What travels between nodes and what waits in an inbox. */
+export interface Envelope {
+  /** Globally unique id; a session never receives the same id twice. */
+  id: string;
+  /** user: for one user's sessions; topic: for every /topic subscriber; event: cluster control. */
+  kind: 'user' | 'topic' | 'event';
+  /** Target user (kind 'user'). Also the Kafka message key, so one user's messages keep their order. */
+  user?: string | undefined;
+  /**
+   * kind 'user': the destination as addressed to the user, without the user prefix
+   * (e.g. `/queue/x` for a subscription to `/user/queue/x`).
+   * kind 'topic': the full destination (e.g. `/topic/x`).
+   * kind 'event': the event name.
+   */
+  destination: string;
+  /** Extra headers to put on the MESSAGE frame (content-type etc). */
+  headers: Record<string, string>;
+  body: Buffer;
+  /** How many times this envelope was forwarded between nodes. */
+  hops: number;
+  /** Node that accepted the message. */
+  origin: string;
+  /** Epoch ms at which it was accepted. */
+  ts: number;
+}
+
+export interface SessionRecord {
+  sessionId: string;
+  user: string;
+  nodeId: string;
+  /** Epoch ms. */
+  connectedAt: number;
+}
+
+export interface NodeInfo {
+  nodeId: string;
+  /** Epoch ms of the last heartbeat seen. */
+  lastSeen: number;
+  alive: boolean;
+  /** Free-form node metadata (address, version, started). */
+  meta: Record<string, string>;
+}
+
+export interface Registry {
+  /** Register a session of `rec.user` on `rec.nodeId`. */
+  addSession(rec: SessionRecord): Promise<void>;
+  /**
+   * Remove one session. Atomic: removes only the entry for `sessionId` and only if it is
+   * still recorded on `nodeId`, so a late disconnect never erases a newer session.
+   */
+  removeSession(user: string, sessionId: string, nodeId: string): Promise<void>;
+  /** All sessions of a user, on every node. */
+  sessionsOf(user: string): Promise<SessionRecord[]>;
+  /** Distinct node ids holding at least one session of `user`. */
+  nodesOf(user: string): Promise<string[]>;
+  /** Users with at least one session on `nodeId`. */
+  usersOn(nodeId: string): Promise<string[]>;
+  /** Remove every session recorded on `nodeId` (used when that node is dead). Returns the users affected. */
+  removeNode(nodeId: string): Promise<string[]>;
+
+  /** Mark `nodeId` alive for `ttlMs` from now (liveness heartbeat). */
+  heartbeat(nodeId: string, ttlMs: number, meta?: Record<string, string>): Promise<void>;
+  /** Every node known (alive or whose liveness expired but which was not yet forgotten). */
+  nodes(): Promise<NodeInfo[]>;
+  /** Forget a node entirely (after its sessions were removed and its topic drained). */
+  forgetNode(nodeId: string): Promise<void>;
+
+  /** Try to take a named lock for `ttlMs`; true if `owner` now holds it. */
+  tryLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Release a lock if `owner` holds it. */
+  unlock(name: string, owner: string): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+/**
+ * Called for every envelope a node receives. The bus treats the envelope as
+ * handled (commits its offset) only after the returned promise resolves;
+ * a rejection is retried or logged by the bus implementation, never dropped silently.
+ */
+export type EnvelopeHandler = (env: Envelope) => Promise<void> | void;
+
+export interface Bus {
+  /** Start consuming this node's own topic and the broadcast topic. Creates what it needs. */
+  start(nodeId: string, handler: EnvelopeHandler): Promise<void>;
+  /** Deliver to one node's topic. Resolves once the bus has durably accepted it. */
+  sendToNode(nodeId: string, env: Envelope): Promise<void>;
+  /** Deliver to every node (including this one). */
+  broadcast(env: Envelope): Promise<void>;
+  /**
+   * Take over a dead node's topic: read it from its last committed offset to the end,
+   * calling `handler` for each envelope in order, then delete the topic.
+   * Returns the number of envelopes handed over.
+   */
+  drainNode(nodeId: string, handler: EnvelopeHandler): Promise<number>;
+  /** Stop consuming; on a graceful leave also delete this node's own topic. */
+  close(opts?: { deleteOwnTopic?: boolean }): Promise<void>;
+}
+
+export interface InboxEntry {
+  /** Implementation-specific id, ordered within one user's inbox. */
+  entryId: string;
+  env: Envelope;
+}
+
+export interface InboxLimits {
+  /** Max entries kept per user; the oldest are dropped past it. */
+  maxLength: number;
+  /** Entries older than this (ms) are dropped. */
+  maxAgeMs: number;
+}
+
+export interface Inbox {
+  /** Append to `user`'s inbox (envelope `env.user` must equal `user`). */
+  append(user: string, env: Envelope): Promise<void>;
+  /** Entries waiting for `user`, oldest first (expired ones excluded), at most `max`. */
+  read(user: string, max?: number): Promise<InboxEntry[]>;
+  /** Remove entries by id (after they were delivered). */
+  remove(user: string, entryIds: string[]): Promise<void>;
+  /** Number of entries waiting for `user`. */
+  depth(user: string): Promise<number>;
+  close(): Promise<void>;
+}

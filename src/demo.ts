@@ -1,0 +1,36 @@
+/**
+ * The original recipe's flow, shipped as a demo (`npm start -- --demo`):
+ * a page SENDs {"name","destination","messageBody"} to /app/chat; the handler
+ * calls sendToUser(name, destination, messageBody); the named user's page,
+ * subscribed to /user/<name>/chat (or /user/queue/chat), shows it, whichever
+ * node each page landed on.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { StompBroker } from './index.js';
+
+const require = createRequire(import.meta.url);
+
+interface ChatMessage {
+  name?: unknown;
+  destination?: unknown;
+  messageBody?: unknown;
+}
+
+export function installDemo(broker: StompBroker): void {
+  broker.handle('/chat', async (msg) => {
+    const m = msg.json<ChatMessage>();
+    if (typeof m.name !== 'string' || typeof m.destination !== 'string') return;
+    const body = { from: msg.user, messageBody: m.messageBody };
+    await broker.sendToUser(m.name, m.destination, body);
+  });
+  const dir = fileURLToPath(new URL('../examples/chat/', import.meta.url));
+  const page = (): string => readFileSync(`${dir}index.html`, 'utf8');
+  broker.app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page()));
+  broker.app.get('/chat.html', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page()));
+  const bundle = require.resolve('@stomp/stompjs/bundles/stomp.umd.min.js');
+  broker.app.get('/vendor/stomp.umd.min.js', async (_req, reply) =>
+    reply.type('application/javascript').send(readFileSync(bundle, 'utf8')),
+  );
+}

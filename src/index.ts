@@ -1,0 +1,105 @@
+/**
+ * stomp-cluster public API.
+ *
+ *   const broker = createBroker({ port: 8080 });
+ *   broker.handle('/chat', (msg) => broker.sendToUser(...));
+ *   await broker.listen();
+ *   await broker.sendToUser('bob', '/queue/news', { hello: 'world' });
+ *   await broker.close();
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Broker } from './broker/broker.js';
+import type { AppHandler, HandlerOptions } from './broker/app-handlers.js';
+import { fromEnv, resolveConfig, type BrokerConfig, type BrokerOptions } from './config.js';
+import type { Bus, Inbox, Registry } from './cluster/types.js';
+import { createLogger } from './log.js';
+import { StompServer, type ListenAddress } from './server.js';
+import { createClusterBackends } from './cluster/factory.js';
+
+export type { BrokerConfig, BrokerOptions, Principal, AuthContext, AuthenticateHook, AuthorizeHook } from './config.js';
+export type { AppHandler, AppMessage, HandlerOptions } from './broker/app-handlers.js';
+export type { Registry, Bus, Inbox, Envelope, SessionRecord, NodeInfo, InboxEntry } from './cluster/types.js';
+export { ErrorCode, StompError } from './errors.js';
+export { DEFAULTS, resolveConfig, fromEnv } from './config.js';
+export { MemoryRegistry, MemoryRegistryStore } from './cluster/memory/registry.js';
+export { MemoryBus, MemoryBusHub } from './cluster/memory/bus.js';
+export { MemoryInbox } from './cluster/memory/inbox.js';
+export { Broker } from './broker/broker.js';
+
+export interface StompBroker {
+  readonly config: BrokerConfig;
+  readonly log: Logger;
+  /** The Fastify instance: add your own routes before listen(). */
+  readonly app: FastifyInstance;
+  /** The broker core (available after listen()). */
+  readonly core: Broker;
+  readonly nodeId: string;
+  listen(): Promise<ListenAddress>;
+  /** Idempotent: sessions are told to reconnect and closed first, then the backends. */
+  close(): Promise<void>;
+  sendToUser(user: string, destination: string, body: unknown, headers?: Record<string, string>): Promise<void>;
+  publish(destination: string, body: unknown, headers?: Record<string, string>): Promise<void>;
+  handle(path: string, fn: AppHandler, opts?: HandlerOptions): void;
+  kick(user: string): Promise<number>;
+}
+
+/**
+ * Build a broker from options over the environment over the defaults. With
+ * REDIS_URL and KAFKA_BROKERS (or redisUrl/kafkaBrokers) it is a cluster node;
+ * otherwise a complete single-process broker with in-memory backends.
+ * `env: false` in the second argument ignores process.env (tests).
+ */
+export function createBroker(options: BrokerOptions = {}, { env = true }: { env?: boolean } = {}): StompBroker {
+  const { authenticate, authorizeSubscribe, authorizeSend, registry, bus, inbox, logger, ...rest } = options;
+  const config = resolveConfig(env ? fromEnv() : undefined, rest);
+  const log = logger ?? createLogger(config.logLevel);
+  if (!authenticate && Object.keys(config.users).length === 0)
+    log.warn('no authenticate hook and no STOMP_USERS: the CONNECT "login" header is taken as the user name, unchecked');
+  let backends: { registry?: Registry; bus?: Bus; inbox?: Inbox; clustered: boolean } = {
+    clustered: registry !== undefined || bus !== undefined,
+  };
+  if (registry) backends.registry = registry;
+  if (bus) backends.bus = bus;
+  if (inbox) backends.inbox = inbox;
+  const core = new Broker(config, { log, ...backends, authenticate, authorizeSubscribe, authorizeSend });
+  const server = new StompServer(core, config, core.log);
+  let listening: Promise<ListenAddress> | null = null;
+  let closing: Promise<void> | null = null;
+  let started = false;
+
+  return {
+    config,
+    log: core.log,
+    app: server.app,
+    core,
+    nodeId: core.nodeId,
+    listen() {
+      listening ??= (async () => {
+        if (config.redisUrl && config.kafkaBrokers && !registry && !bus) {
+          backends = { ...(await createClusterBackends(config, core.log)), clustered: true };
+          core.useBackends(backends);
+        }
+        await core.start();
+        started = true;
+        const addr = await server.listen();
+        core.log.info({ ...addr, endpoints: config.endpoints, clustered: core.clustered }, 'stomp-cluster listening');
+        return addr;
+      })();
+      return listening;
+    },
+    close() {
+      closing ??= (async () => {
+        if (listening) await listening.catch(() => undefined);
+        server.stopAccepting();
+        if (started) await core.stop();
+        await server.close();
+      })();
+      return closing;
+    },
+    sendToUser: (user, destination, body, headers) => core.sendToUser(user, destination, body, headers),
+    publish: (destination, body, headers) => core.publish(destination, body, headers),
+    handle: (path, fn, opts) => core.handle(path, fn, opts),
+    kick: (user) => core.kick(user),
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * The HTTP host: Fastify for HTTP routes, `ws` for WebSocket upgrades on each
+ * endpoint (`/ws` and `/ws/websocket`, like Spring's addEndpoint("/ws").withSockJS()),
+ * and the optional plain TCP listener. Transports are thin adapters around the
+ * broker's sessions.
+ */
+import type { IncomingMessage } from 'node:http';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { WebSocketServer } from 'ws';
+import type { Logger } from 'pino';
+import type { Broker } from './broker/broker.js';
+import type { BrokerConfig } from './config.js';
+import { attachWebSocket, selectSubprotocol } from './transport/websocket.js';
+import { createTcpServer } from './transport/tcp.js';
+
+export interface ListenAddress {
+  port: number;
+  host: string;
+  tcpPort: number | null;
+}
+
+/** Turn the allow-list into a test; entries may use `*` as a wildcard (e.g. https://*.example.com). */
+export function originChecker(allowed: string[]): (origin: string | undefined) => boolean {
+  if (allowed.includes('*')) return () => true;
+  const exact = new Set(allowed.filter((a) => !a.includes('*')));
+  const patterns = allowed
+    .filter((a) => a.includes('*'))
+    .map((a) => new RegExp('^' + a.replace(/[.+?^$()[\]\\|{}]/g, '\\$&').replace(/\*/g, '[^/]*') + '$'));
+  // Requests without Origin are not from browsers (CSRF does not apply): allowed.
+  return (origin) => origin === undefined || exact.has(origin) || patterns.some((p) => p.test(origin));
+}
+
+function reject(socket: Duplex, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** Extra upgrade handlers (e.g. SockJS) get a say for paths the WebSocket endpoints do not own. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+
+export class StompServer {
+  readonly app: FastifyInstance;
+  readonly wss: WebSocketServer;
+  private tcp: net.Server | null = null;
+  private readonly wsPaths: Set<string>;
+  private readonly originAllowed: (o: string | undefined) => boolean;
+  private readonly upgradeHandlers: UpgradeHandler[] = [];
+  private address: ListenAddress | null = null;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly cfg: BrokerConfig,
+    private readonly log: Logger,
+  ) {
+    this.app = Fastify({ loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger, disableRequestLogging: true, forceCloseConnections: true });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: cfg.limits.maxWebSocketMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: true,
+      handleProtocols: (protocols) => selectSubprotocol(protocols),
+    });
+    this.wsPaths = new Set(cfg.endpoints.flatMap((e) => [e, `${e}/websocket`]));
+    this.originAllowed = originChecker(cfg.allowedOrigins);
+    this.app.get('/health', async () => ({ status: 'ok', node: broker.nodeId, sessions: broker.sessions.size }));
+    this.app.get('/ready', async (_req, reply) => {
+      if (!broker.accepting) return reply.code(503).send({ status: 'draining', node: broker.nodeId });
+      return { status: 'ready', node: broker.nodeId };
+    });
+  }
+
+  addUpgradeHandler(h: UpgradeHandler): void {
+    this.upgradeHandlers.push(h);
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (!this.wsPaths.has(path)) {
+      for (const h of this.upgradeHandlers) if (h(req, socket, head)) return;
+      reject(socket, 404, 'Not Found');
+      return;
+    }
+    if (!this.broker.accepting) return reject(socket, 503, 'Service Unavailable');
+    if (!this.originAllowed(req.headers.origin)) {
+      this.log.info({ origin: req.headers.origin }, 'websocket upgrade refused: origin not allowed');
+      return reject(socket, 403, 'Forbidden');
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => attachWebSocket(this.broker, ws, req));
+  }
+
+  async listen(): Promise<ListenAddress> {
+    this.app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    await this.app.listen({ port: this.cfg.port, host: this.cfg.host });
+    const a = this.app.server.address() as net.AddressInfo;
+    let tcpPort: number | null = null;
+    if (this.cfg.tcpPort !== null) {
+      const tcp = createTcpServer(this.broker);
+      this.tcp = tcp;
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(this.cfg.tcpPort!, this.cfg.tcpHost, () => resolve());
+      });
+      tcpPort = (tcp.address() as net.AddressInfo).port;
+    }
+    this.address = { port: a.port, host: a.address, tcpPort };
+    return this.address;
+  }
+
+  get listening(): ListenAddress | null {
+    return this.address;
+  }
+
+  /** Stop accepting new connections (existing sessions are closed by the broker). */
+  stopAccepting(): void {
+    this.tcp?.close();
+  }
+
+  async close(): Promise<void> {
+    this.tcp?.close();
+    for (const ws of this.wss.clients) ws.terminate();
+    this.wss.close();
+    await this.app.close();
+  }
+}

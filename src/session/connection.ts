@@ -1,0 +1,29 @@
+/**
+ * What a session needs from a transport (WebSocket, SockJS, TCP, or an
+ * in-memory duplex in tests). Transports are thin adapters: they call
+ * `session.receive(chunk)` with incoming bytes and `session.transportClosed()`
+ * when the peer goes away, and implement this interface for the way out.
+ */
+import type { IncomingMessage } from 'node:http';
+
+export type TransportKind = 'websocket' | 'sockjs' | 'tcp' | 'memory';
+
+export interface Connection {
+  readonly transport: TransportKind;
+  readonly remoteAddress: string;
+  /** The HTTP upgrade request (WebSocket / SockJS). */
+  readonly request?: IncomingMessage | undefined;
+  /** Write one whole encoded STOMP frame (message transports send it as one message). */
+  write(frame: Buffer): void;
+  /** Write a heart-beat (a lone EOL). */
+  writeHeartbeat(): void;
+  /** Bytes accepted by write() but not yet handed to the kernel. */
+  bufferedAmount(): number;
+  /** Close gracefully after what is queued was flushed. */
+  end(): void;
+  /** Drop the connection now. */
+  destroy(): void;
+  /** Stop / restart reading from the peer (input backpressure). Optional. */
+  pause?(): void;
+  resume?(): void;
+}

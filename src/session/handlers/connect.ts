@@ -1,0 +1,70 @@
+import { ErrorCode, StompError } from '../../errors.js';
+import { SUPPORTED_VERSIONS, type Frame, type Headers, type StompVersion } from '../../stomp/frame.js';
+import type { Session } from '../session.js';
+
+/**
+ * STOMP 1.2 "Protocol Negotiation": the highest version in `accept-version`
+ * that the server supports; no header means 1.0; none in common is an ERROR
+ * that carries the server's versions in a `version` header.
+ */
+export function negotiateVersion(acceptVersion: string | undefined): StompVersion {
+  if (acceptVersion === undefined) return '1.0';
+  const offered = acceptVersion.split(',').map((v) => v.trim());
+  for (let i = SUPPORTED_VERSIONS.length - 1; i >= 0; i--) {
+    const v = SUPPORTED_VERSIONS[i]!;
+    if (offered.includes(v)) return v;
+  }
+  throw new StompError(ErrorCode.UNSUPPORTED_VERSION, `client accepts ${acceptVersion}; this server speaks 1.0, 1.1 and 1.2`, {
+    version: SUPPORTED_VERSIONS.join(','),
+  });
+}
+
+/** STOMP 1.2 "Heart-beating": `heart-beat: cx,cy`, two non-negative integers; absent means 0,0. */
+export function parseHeartBeat(value: string | undefined): [number, number] {
+  if (value === undefined || value === '') return [0, 0];
+  const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(value);
+  if (!m) throw new StompError(ErrorCode.INVALID_HEARTBEAT, `heart-beat must be "cx,cy", got "${value}"`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+/**
+ * Negotiated intervals from the server's side: how often the server must
+ * send (writeMs) and how often it expects to hear from the client (readMs).
+ */
+export function negotiateHeartBeat(client: [number, number], server: [number, number]): { readMs: number; writeMs: number } {
+  const [cx, cy] = client;
+  const [sx, sy] = server;
+  return {
+    writeMs: sx === 0 || cy === 0 ? 0 : Math.max(sx, cy),
+    readMs: cx === 0 || sy === 0 ? 0 : Math.max(cx, sy),
+  };
+}
+
+/** CONNECT and STOMP frames. */
+export async function connect(s: Session, f: Frame): Promise<void> {
+  if (s.state !== 'awaiting-connect') throw new StompError(ErrorCode.ALREADY_CONNECTED, 'this session is already connected');
+  s.state = 'connecting';
+  const version = negotiateVersion(f.headers['accept-version']);
+  const clientHb = version === '1.0' ? ([0, 0] as [number, number]) : parseHeartBeat(f.headers['heart-beat']);
+  const cfg = s.host.config;
+  const principal = await s.host.authenticate({
+    headers: f.headers,
+    request: s.conn.request,
+    transport: s.conn.transport === 'memory' ? 'tcp' : s.conn.transport,
+    remoteAddress: s.conn.remoteAddress,
+  });
+  if (s.state !== 'connecting') return; // closed while authenticating
+  const server: [number, number] = [cfg.heartbeat.outgoingMs, cfg.heartbeat.incomingMs];
+  const { readMs, writeMs } = negotiateHeartBeat(clientHb, server);
+  s.markConnected(version, principal, readMs, writeMs);
+  await s.host.sessionOpened(s);
+  if (!s.isConnected) return; // closed while registering
+  const headers: Headers = {
+    version,
+    'heart-beat': `${server[0]},${server[1]}`,
+    server: cfg.serverName,
+    session: s.id,
+  };
+  if (principal) headers['user-name'] = principal.name;
+  s.sendFrame({ command: 'CONNECTED', headers });
+}

@@ -1,0 +1,397 @@
+/**
+ * One STOMP session per connection: the protocol state machine. It owns the
+ * codec for its connection, dispatches each client frame to a small handler
+ * (src/session/handlers/*), and turns every client mistake into an ERROR
+ * frame followed by a clean close. It knows the broker only through the
+ * SessionHost interface, and the transport only through Connection.
+ */
+import type { Logger } from 'pino';
+import type { AuthContext, BrokerConfig, Principal } from '../config.js';
+import { ErrorCode, StompError, isStompError } from '../errors.js';
+import type { Frame, Headers, OutFrame, StompVersion } from '../stomp/frame.js';
+import { FrameParser } from '../stomp/parser.js';
+import { encodeFrame } from '../stomp/encoder.js';
+import type { Connection } from './connection.js';
+import type { Delivery, Subscription } from './subscription.js';
+import { HANDLERS } from './handlers/index.js';
+
+/** The broker, as a session sees it. */
+export interface SessionHost {
+  readonly config: BrokerConfig;
+  readonly log: Logger;
+  readonly nodeId: string;
+  newSessionId(): string;
+  authenticate(ctx: AuthContext): Promise<Principal | null>;
+  /** After CONNECTED was sent. */
+  sessionOpened(s: Session): Promise<void> | void;
+  /** Once, when the session is gone. */
+  sessionClosed(s: Session): void;
+  subscribe(s: Session, sub: Subscription): Promise<void> | void;
+  unsubscribe(s: Session, sub: Subscription): void;
+  send(s: Session, frame: Frame): Promise<void> | void;
+  /** Counters for observability. */
+  count?(event: SessionEvent, n?: number): void;
+}
+
+export type SessionEvent = 'frame_in' | 'frame_out' | 'error' | 'heartbeat_in' | 'heartbeat_out';
+
+type State = 'awaiting-connect' | 'connecting' | 'connected' | 'closing' | 'closed';
+
+interface Unacked {
+  sub: Subscription;
+  delivery: Delivery;
+}
+
+const DEDUPE_WINDOW = 10_000;
+const MAX_PENDING_FRAMES = 1000;
+const ERROR_CLOSE_GRACE_MS = 1000;
+
+export class Session {
+  readonly id: string;
+  readonly host: SessionHost;
+  readonly conn: Connection;
+  readonly log: Logger;
+  version: StompVersion = '1.2';
+  principal: Principal | null = null;
+  state: State = 'awaiting-connect';
+  readonly subscriptions = new Map<string, Subscription>();
+  /** transaction id -> frames buffered until COMMIT. */
+  readonly transactions = new Map<string, Frame[]>();
+  readonly connectedAt = Date.now();
+
+  private readonly parser: FrameParser;
+  private pending: Frame[] = [];
+  private busy = false;
+  private readonly unacked = new Map<string, Unacked>();
+  private ackSeq = 0;
+  private readonly seen = new Set<string>();
+  private readonly seenOrder: string[] = [];
+  private seenHead = 0;
+  private lastReceived = Date.now();
+  private lastSent = Date.now();
+  private readTimer: NodeJS.Timeout | null = null;
+  private writeTimer: NodeJS.Timeout | null = null;
+  private connectTimer: NodeJS.Timeout | null = null;
+  private killTimer: NodeJS.Timeout | null = null;
+
+  constructor(host: SessionHost, conn: Connection) {
+    this.host = host;
+    this.conn = conn;
+    this.id = host.newSessionId();
+    this.log = host.log.child({ session: this.id, transport: conn.transport });
+    const l = host.config.limits;
+    this.parser = new FrameParser({
+      limits: { maxFrameBytes: l.maxFrameBytes, maxHeaders: l.maxHeaders, maxHeaderLineBytes: l.maxHeaderLineBytes },
+      onFrame: (f) => this.onFrame(f),
+      onHeartbeat: () => this.host.count?.('heartbeat_in'),
+      onError: (err) => this.fail(err),
+    });
+    this.connectTimer = setTimeout(() => {
+      if (this.state === 'awaiting-connect' || this.state === 'connecting')
+        this.fail(new StompError(ErrorCode.CONNECT_TIMEOUT, `no CONNECT within ${l.connectTimeoutMs} ms`));
+    }, l.connectTimeoutMs);
+    this.connectTimer.unref?.();
+  }
+
+  get user(): string | null {
+    return this.principal?.name ?? null;
+  }
+
+  get isConnected(): boolean {
+    return this.state === 'connected';
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'connected' || this.state === 'connecting' || this.state === 'awaiting-connect';
+  }
+
+  // ---------------------------------------------------------------- input
+
+  /** Bytes from the transport. */
+  receive(chunk: Buffer): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.lastReceived = Date.now();
+    this.parser.push(chunk);
+  }
+
+  private onFrame(frame: Frame): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.host.count?.('frame_in');
+    if (this.busy) {
+      this.pending.push(frame);
+      if (this.pending.length >= MAX_PENDING_FRAMES) this.conn.pause?.();
+      return;
+    }
+    this.process(frame);
+  }
+
+  private process(frame: Frame): void {
+    let result: Promise<void> | void;
+    try {
+      result = this.dispatch(frame);
+    } catch (err) {
+      this.frameFailed(err, frame);
+      return;
+    }
+    if (result && typeof (result as Promise<void>).then === 'function') {
+      this.busy = true;
+      (result as Promise<void>).then(
+        () => {
+          this.busy = false;
+          this.frameDone(frame);
+          this.drainPending();
+        },
+        (err: unknown) => {
+          this.busy = false;
+          this.frameFailed(err, frame);
+        },
+      );
+    } else {
+      this.frameDone(frame);
+    }
+  }
+
+  private drainPending(): void {
+    while (!this.busy && this.pending.length > 0 && this.isOpen) {
+      const next = this.pending.shift()!;
+      this.process(next);
+    }
+    if (!this.busy && this.pending.length === 0) this.conn.resume?.();
+  }
+
+  /** Run one frame's handler (also used by COMMIT to replay buffered frames). */
+  dispatch(frame: Frame): Promise<void> | void {
+    if (this.state === 'awaiting-connect' && frame.command !== 'CONNECT' && frame.command !== 'STOMP') {
+      // STOMP 1.2: the first frame must be CONNECT (or STOMP).
+      throw new StompError(ErrorCode.NOT_CONNECTED, `expected CONNECT, got ${frame.command}`);
+    }
+    const handler = HANDLERS[frame.command];
+    if (!handler) throw new StompError(ErrorCode.UNKNOWN_COMMAND, `${frame.command} is not a client command`);
+    return handler(this, frame);
+  }
+
+  private frameDone(frame: Frame): void {
+    const receipt = frame.headers['receipt'];
+    // DISCONNECT sends its own RECEIPT before closing.
+    if (receipt !== undefined && frame.command !== 'DISCONNECT' && frame.command !== 'CONNECT' && frame.command !== 'STOMP')
+      this.sendFrame({ command: 'RECEIPT', headers: { 'receipt-id': receipt } });
+  }
+
+  private frameFailed(err: unknown, frame: Frame): void {
+    const receipt = frame.headers['receipt'];
+    this.fail(err, receipt);
+  }
+
+  // ---------------------------------------------------------------- connect
+
+  /** Called by the CONNECT handler once the session is authenticated. */
+  markConnected(version: StompVersion, principal: Principal | null, readMs: number, writeMs: number): void {
+    this.version = version;
+    this.parser.setVersion(version);
+    this.principal = principal;
+    this.state = 'connected';
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    this.startHeartbeats(readMs, writeMs);
+  }
+
+  private startHeartbeats(readMs: number, writeMs: number): void {
+    if (writeMs > 0) {
+      this.writeTimer = setInterval(() => {
+        if (Date.now() - this.lastSent >= writeMs * 0.9) {
+          this.lastSent = Date.now();
+          this.host.count?.('heartbeat_out');
+          this.conn.writeHeartbeat();
+        }
+      }, writeMs);
+      this.writeTimer.unref?.();
+    }
+    if (readMs > 0) {
+      const windowMs = Math.round(readMs * this.host.config.heartbeat.graceFactor);
+      this.readTimer = setInterval(() => {
+        if (Date.now() - this.lastReceived > windowMs)
+          this.fail(new StompError(ErrorCode.HEARTBEAT_TIMEOUT, `nothing received for more than ${windowMs} ms`));
+      }, Math.max(10, Math.round(readMs / 2)));
+      this.readTimer.unref?.();
+    }
+  }
+
+  // ---------------------------------------------------------------- output
+
+  sendFrame(frame: OutFrame): void {
+    if (this.state === 'closed') return;
+    this.writeRaw(encodeFrame(frame, this.version));
+  }
+
+  private writeRaw(buf: Buffer): void {
+    this.lastSent = Date.now();
+    this.host.count?.('frame_out');
+    this.conn.write(buf);
+    if (this.state !== 'closing' && this.conn.bufferedAmount() > this.host.config.limits.maxBufferedBytes) {
+      this.fail(
+        new StompError(
+          ErrorCode.SLOW_CONSUMER,
+          `more than ${this.host.config.limits.maxBufferedBytes} bytes waiting to be sent; the client is not reading`,
+        ),
+      );
+    }
+  }
+
+  /**
+   * Hand one message to this session for `sub`. Returns false if it was not
+   * written (duplicate, or session closed). In client ack modes the message
+   * stays unacked until ACK/NACK; on session end unacked ones are NACKed.
+   */
+  deliver(sub: Subscription, d: Delivery): boolean {
+    if (this.state !== 'connected' || this.subscriptions.get(sub.id) !== sub) return false;
+    if (d.dedupe) {
+      const key = `${sub.id}\u0000${d.messageId}`;
+      if (this.seen.has(key)) return false;
+      this.remember(key);
+    }
+    const headers: Headers = {
+      destination: d.destination,
+      'message-id': d.messageId,
+      subscription: sub.id,
+    };
+    if (sub.ack !== 'auto') {
+      if (this.unacked.size >= this.host.config.limits.maxUnackedPerSession) {
+        this.fail(new StompError(ErrorCode.SLOW_CONSUMER, `more than ${this.host.config.limits.maxUnackedPerSession} unacknowledged messages`));
+        d.onNack?.();
+        return false;
+      }
+      const ackId = `${this.id}-${++this.ackSeq}`;
+      // STOMP 1.2: MESSAGE carries an `ack` header matching ACK's `id` in client modes.
+      if (this.version === '1.2') headers['ack'] = ackId;
+      this.unacked.set(ackId, { sub, delivery: d });
+    }
+    for (const k in d.headers) if (!(k in headers)) headers[k] = d.headers[k]!;
+    this.writeRaw(encodeFrame({ command: 'MESSAGE', headers, body: d.body }, this.version));
+    if (sub.ack === 'auto') d.onAck?.();
+    return true;
+  }
+
+  private remember(key: string): void {
+    this.seen.add(key);
+    if (this.seenOrder.length < DEDUPE_WINDOW) {
+      this.seenOrder.push(key);
+      return;
+    }
+    const evicted = this.seenOrder[this.seenHead]!;
+    this.seen.delete(evicted);
+    this.seenOrder[this.seenHead] = key;
+    this.seenHead = (this.seenHead + 1) % DEDUPE_WINDOW;
+  }
+
+  /** ACK (ack=true) or NACK a delivered message by its ack id (1.2) or message-id (1.0/1.1). */
+  acknowledge(id: string, subscriptionId: string | undefined, ack: boolean): void {
+    let key: string | undefined = this.unacked.has(id) ? id : undefined;
+    if (key === undefined) {
+      // STOMP 1.0/1.1 identify the message by message-id (+ subscription in 1.1).
+      for (const [k, u] of this.unacked) {
+        if (u.delivery.messageId === id && (subscriptionId === undefined || u.sub.id === subscriptionId)) {
+          key = k;
+          break;
+        }
+      }
+    }
+    if (key === undefined) throw new StompError(ErrorCode.UNKNOWN_ACK, `no unacknowledged message with id "${id}"`);
+    const target = this.unacked.get(key)!;
+    if (target.sub.ack === 'client') {
+      // STOMP 1.2: in client mode ACK/NACK are cumulative: all earlier messages of the subscription.
+      for (const [k, u] of this.unacked) {
+        if (u.sub !== target.sub) continue;
+        this.unacked.delete(k);
+        this.settle(u, ack);
+        if (k === key) break;
+      }
+    } else {
+      this.unacked.delete(key);
+      this.settle(target, ack);
+    }
+  }
+
+  private settle(u: Unacked, ack: boolean): void {
+    // A NACKed message may come back (redelivery): forget that this session saw it.
+    if (!ack && u.delivery.dedupe) this.seen.delete(`${u.sub.id}\u0000${u.delivery.messageId}`);
+    try {
+      if (ack) u.delivery.onAck?.();
+      else u.delivery.onNack?.();
+    } catch (err) {
+      this.log.error({ err }, 'ack callback failed');
+    }
+  }
+
+  /** NACK every unacked message of `sub` (or of every subscription). */
+  releaseUnacked(sub?: Subscription): void {
+    for (const [k, u] of this.unacked) {
+      if (sub && u.sub !== sub) continue;
+      this.unacked.delete(k);
+      this.settle(u, false);
+    }
+  }
+
+  get unackedCount(): number {
+    return this.unacked.size;
+  }
+
+  // ---------------------------------------------------------------- errors and close
+
+  /**
+   * Send an ERROR frame for `err` (coded) and close the connection cleanly.
+   * STOMP 1.2: the server MUST close the connection after sending ERROR.
+   */
+  fail(err: unknown, receiptId?: string): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const e = isStompError(err) ? err : new StompError(ErrorCode.INTERNAL, 'the server failed to process the frame');
+    if (!isStompError(err)) this.log.error({ err }, 'internal error while handling a frame');
+    else this.log.debug({ code: e.code, detail: e.detail }, 'session error');
+    this.host.count?.('error');
+    this.countError?.(e.code);
+    const headers: Headers = { message: e.stompMessage, code: e.code, ...e.headers };
+    if (receiptId !== undefined) headers['receipt-id'] = receiptId;
+    headers['content-type'] = 'text/plain';
+    this.state = 'closing';
+    this.writeRaw(encodeFrame({ command: 'ERROR', headers, body: e.detail }, this.version));
+    this.close();
+  }
+
+  /** Optional per-code error counter, set by the broker. */
+  countError?: (code: string) => void;
+
+  /** Close after flushing; force-drop if the peer does not complete the close in time. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closing';
+    this.stopTimers();
+    this.conn.end();
+    if (!this.killTimer) {
+      this.killTimer = setTimeout(() => this.conn.destroy(), ERROR_CLOSE_GRACE_MS);
+      this.killTimer.unref?.();
+    }
+  }
+
+  /** The transport is gone (peer closed, error, or after close()). */
+  transportClosed(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.stopTimers();
+    if (this.killTimer) clearTimeout(this.killTimer);
+    this.killTimer = null;
+    this.pending = [];
+    this.transactions.clear(); // STOMP 1.2: open transactions are aborted on disconnect.
+    this.releaseUnacked();
+    try {
+      this.host.sessionClosed(this);
+    } catch (err) {
+      this.log.error({ err }, 'sessionClosed failed');
+    }
+  }
+
+  private stopTimers(): void {
+    if (this.readTimer) clearInterval(this.readTimer);
+    if (this.writeTimer) clearInterval(this.writeTimer);
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.readTimer = this.writeTimer = this.connectTimer = null;
+  }
+}

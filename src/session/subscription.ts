@@ -1,0 +1,40 @@
+import type { Headers } from '../stomp/frame.js';
+import type { Session } from './session.js';
+
+export type AckMode = 'auto' | 'client' | 'client-individual';
+
+export const ACK_MODES: readonly AckMode[] = ['auto', 'client', 'client-individual'];
+
+/** One SUBSCRIBE of one session. The broker indexes these by destination. */
+export class Subscription {
+  /** Set by the broker when it indexed the subscription: how it is routed. */
+  route: unknown = null;
+
+  constructor(
+    readonly session: Session,
+    readonly id: string,
+    /** The destination exactly as subscribed (MESSAGE frames echo it for user destinations). */
+    readonly destination: string,
+    readonly ack: AckMode,
+    readonly headers: Headers,
+  ) {}
+}
+
+/** One message handed to a session for one of its subscriptions. */
+export interface Delivery {
+  /** MESSAGE `message-id`; with `dedupe`, a session never gets the same id twice on one subscription. */
+  messageId: string;
+  /** MESSAGE `destination` header. */
+  destination: string;
+  /** Extra MESSAGE headers (content-type, custom headers). */
+  headers: Record<string, string>;
+  body: Buffer;
+  /** Drop it if this session already got this message id on this subscription. */
+  dedupe?: boolean;
+  /**
+   * Client ack modes: called once when the client ACKs (or at write time in auto mode).
+   * onNack: called once when the client NACKs, or the session ends with it unacked.
+   */
+  onAck?: (() => void) | undefined;
+  onNack?: (() => void) | undefined;
+}

@@ -1,0 +1,56 @@
+/**
+ * Plain STOMP over TCP (STOMP_TCP_PORT): frames are a byte stream; output is
+ * corked so a burst of frames leaves in few segments; reading pauses while
+ * the socket's write buffer is full (input backpressure).
+ */
+import net from 'node:net';
+import type { Broker } from '../broker/broker.js';
+import type { Connection } from '../session/connection.js';
+
+const EOL = Buffer.from('\n');
+
+export function createTcpServer(broker: Broker): net.Server {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    let corked = false;
+    const flushSoon = (): void => {
+      if (corked) return;
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    };
+    const conn: Connection = {
+      transport: 'tcp',
+      remoteAddress: socket.remoteAddress ?? '',
+      write(frame: Buffer) {
+        if (socket.destroyed || !socket.writable) return;
+        flushSoon();
+        socket.write(frame);
+      },
+      writeHeartbeat() {
+        if (!socket.destroyed && socket.writable) socket.write(EOL);
+      },
+      bufferedAmount: () => socket.writableLength,
+      end: () => socket.end(),
+      destroy: () => socket.destroy(),
+      pause: () => socket.pause(),
+      resume: () => socket.resume(),
+    };
+    const session = broker.openSession(conn);
+    socket.on('data', (chunk: Buffer) => session.receive(chunk));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      session.transportClosed();
+    });
+    socket.on('error', (err) => session.log.debug({ err }, 'tcp socket error'));
+  });
+  server.on('close', () => {
+    for (const s of sockets) s.destroy();
+  });
+  return server;
+}

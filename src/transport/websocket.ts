@@ -1,0 +1,54 @@
+/**
+ * WebSocket transport: a thin adapter from a `ws` socket to a session.
+ * One STOMP frame per WebSocket message out (text when the bytes are UTF-8,
+ * as Spring sends them; binary otherwise), text and binary accepted in,
+ * heart-beats as a lone "\n".
+ */
+import type { IncomingMessage } from 'node:http';
+import { isUtf8 } from 'node:buffer';
+import type { WebSocket } from 'ws';
+import type { Broker } from '../broker/broker.js';
+import type { Connection } from '../session/connection.js';
+
+/** Subprotocols in the server's order of preference (Spring's list). */
+export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
+
+export function selectSubprotocol(offered: Set<string>): string | false {
+  for (const p of STOMP_SUBPROTOCOLS) if (offered.has(p)) return p;
+  return false;
+}
+
+const EOL = Buffer.from('\n');
+
+export function attachWebSocket(broker: Broker, ws: WebSocket, req: IncomingMessage): void {
+  const conn: Connection = {
+    transport: 'websocket',
+    remoteAddress: req.socket.remoteAddress ?? '',
+    request: req,
+    write(frame: Buffer) {
+      if (ws.readyState !== ws.OPEN) return;
+      ws.send(frame, { binary: !isUtf8(frame) });
+    },
+    writeHeartbeat() {
+      if (ws.readyState === ws.OPEN) ws.send(EOL, { binary: false });
+    },
+    bufferedAmount: () => ws.bufferedAmount,
+    end() {
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1000);
+    },
+    destroy: () => ws.terminate(),
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+  };
+  const session = broker.openSession(conn);
+  ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+    if (Buffer.isBuffer(data)) session.receive(data);
+    else if (Array.isArray(data)) session.receive(Buffer.concat(data));
+    else session.receive(Buffer.from(data));
+  });
+  ws.on('close', () => session.transportClosed());
+  ws.on('error', (err) => {
+    session.log.debug({ err }, 'websocket error');
+    session.transportClosed();
+  });
+}
