@@ -16,6 +16,8 @@ import type { Bus, Inbox, Registry } from './cluster/types.js';
 import { createLogger } from './log.js';
 import { StompServer, type ListenAddress } from './server.js';
 import { createClusterBackends } from './cluster/factory.js';
+import { registerApi } from './http/api.js';
+import { registerMetrics } from './http/metrics.js';
 
 export type { BrokerConfig, BrokerOptions, Principal, AuthContext, AuthenticateHook, AuthorizeHook } from './config.js';
 export type { AppHandler, AppMessage, HandlerOptions } from './broker/app-handlers.js';
@@ -64,6 +66,8 @@ export function createBroker(options: BrokerOptions = {}, { env = true }: { env?
   if (inbox) backends.inbox = inbox;
   const core = new Broker(config, { log, ...backends, authenticate, authorizeSubscribe, authorizeSend });
   const server = new StompServer(core, config, core.log);
+  registerMetrics(server.app, core);
+  registerApi(server.app, core, config.apiToken);
   let listening: Promise<ListenAddress> | null = null;
   let closing: Promise<void> | null = null;
   let started = false;

@@ -471,6 +471,12 @@ export class Broker implements SessionHost {
     return { takeovers: this.membership?.takeovers ?? 0, recovered: this.membership?.recovered ?? 0 };
   }
 
+  /** Messages waiting in this node's bus topic (Kafka consumer lag), if the bus reports it. */
+  busLag(): number {
+    const b = this.bus as Bus & { lag?: () => number };
+    return typeof b.lag === 'function' ? b.lag() : 0;
+  }
+
   /** For tests: run a dead-node check now. */
   async checkDeadNodes(): Promise<void> {
     await this.membership?.checkDead();

@@ -1,0 +1,110 @@
+/**
+ * HTTP API for backends in other languages, cluster-wide when clustered.
+ * Bearer-token protected (STOMP_API_TOKEN / apiToken); off when no token is set.
+ *
+ *   POST   /api/users/:name/messages   {destination, body, headers?}  -> sendToUser
+ *   POST   /api/topics/*               {body, headers?}               -> publish to /topic/*
+ *   GET    /api/users/:name                                           -> online? sessions and nodes
+ *   DELETE /api/users/:name/sessions                                  -> kick everywhere
+ *   GET    /api/cluster                                               -> nodes and liveness
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Broker } from '../broker/broker.js';
+
+const headersSchema = { type: 'object', additionalProperties: { type: 'string' } } as const;
+
+const userMessageSchema = {
+  params: { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'] },
+  body: {
+    type: 'object',
+    required: ['destination', 'body'],
+    properties: { destination: { type: 'string', pattern: '^/' }, body: {}, headers: headersSchema },
+    additionalProperties: false,
+  },
+} as const;
+
+const topicMessageSchema = {
+  body: {
+    type: 'object',
+    required: ['body'],
+    properties: { body: {}, headers: headersSchema },
+    additionalProperties: false,
+  },
+} as const;
+
+interface UserMessageBody {
+  destination: string;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+function tokenCheck(token: string) {
+  const expected = Buffer.from(`Bearer ${token}`);
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const got = Buffer.from(req.headers.authorization ?? '');
+    if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+      await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
+    }
+  };
+}
+
+export function registerApi(app: FastifyInstance, broker: Broker, token: string | null): void {
+  if (!token) {
+    broker.log.info('HTTP API off (set STOMP_API_TOKEN to enable it)');
+    return;
+  }
+  void app.register(
+    async (api) => {
+      api.addHook('onRequest', tokenCheck(token));
+
+      api.post<{ Params: { name: string }; Body: UserMessageBody }>('/users/:name/messages', { schema: userMessageSchema }, async (req, reply) => {
+        const { destination, body, headers } = req.body;
+        await broker.sendToUser(req.params.name, destination, body, headers ?? {});
+        return reply.code(202).send({ accepted: true, user: req.params.name, destination });
+      });
+
+      api.post<{ Params: { '*': string }; Body: { body: unknown; headers?: Record<string, string> } }>(
+        '/topics/*',
+        { schema: topicMessageSchema },
+        async (req, reply) => {
+          const rest = req.params['*'];
+          if (!rest) return reply.code(400).send({ error: 'topic name required' });
+          const destination = `${broker.config.topicPrefixes[0]}/${rest}`;
+          await broker.publish(destination, req.body.body, req.body.headers ?? {});
+          return reply.code(202).send({ accepted: true, destination });
+        },
+      );
+
+      api.get<{ Params: { name: string } }>('/users/:name', async (req) => {
+        const sessions = await broker.registry.sessionsOf(req.params.name);
+        return {
+          user: req.params.name,
+          online: sessions.length > 0,
+          sessions: sessions.map((s) => ({ sessionId: s.sessionId, node: s.nodeId, connectedAt: new Date(s.connectedAt).toISOString() })),
+          nodes: [...new Set(sessions.map((s) => s.nodeId))],
+          inbox: await broker.inbox.depth(req.params.name),
+        };
+      });
+
+      api.delete<{ Params: { name: string } }>('/users/:name/sessions', async (req) => {
+        const nodes = await broker.registry.nodesOf(req.params.name);
+        const closedHere = await broker.kick(req.params.name);
+        return { user: req.params.name, closedHere, nodes };
+      });
+
+      api.get('/cluster', async () => {
+        const nodes = broker.clustered
+          ? await broker.registry.nodes()
+          : [{ nodeId: broker.nodeId, alive: true, lastSeen: Date.now(), meta: {} }];
+        return {
+          self: broker.nodeId,
+          clustered: broker.clustered,
+          nodes: nodes.map((n) => ({ node: n.nodeId, alive: n.alive, lastSeen: new Date(n.lastSeen).toISOString(), meta: n.meta })),
+          stats: broker.stats(),
+        };
+      });
+    },
+    { prefix: '/api' },
+  );
+}

@@ -1,0 +1,84 @@
+/**
+ * /metrics in Prometheus text format (prom-client). Values are read from the
+ * broker's plain counters at scrape time, so the hot path pays nothing for
+ * observability beyond an integer increment.
+ */
+import type { FastifyInstance } from 'fastify';
+import client from 'prom-client';
+import type { Broker } from '../broker/broker.js';
+
+type Reader = () => number;
+
+export function createMetricsRegistry(broker: Broker): client.Registry {
+  const registry = new client.Registry();
+  registry.setDefaultLabels({ node: broker.nodeId });
+  client.collectDefaultMetrics({ register: registry, prefix: 'stomp_process_' });
+
+  const counter = (name: string, help: string, read: Reader): void => {
+    new client.Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  };
+  const gauge = (name: string, help: string, read: Reader): void => {
+    new client.Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  };
+  const c = broker.counters;
+  const d = (): typeof broker.dispatcher.counters => broker.dispatcher.counters;
+  gauge('stomp_sessions', 'Open STOMP sessions on this node', () => broker.sessions.size);
+  gauge('stomp_users', 'Users with at least one session on this node', () => broker.users.userCount);
+  gauge('stomp_subscriptions', 'Subscriptions held by sessions on this node', () => {
+    let n = 0;
+    for (const s of broker.sessions) n += s.subscriptions.size;
+    return n;
+  });
+  counter('stomp_sessions_opened_total', 'Sessions opened', () => c.sessionsOpened);
+  counter('stomp_frames_in_total', 'STOMP frames received', () => c.framesIn);
+  counter('stomp_frames_out_total', 'STOMP frames sent', () => c.framesOut);
+  counter('stomp_heartbeats_in_total', 'Heart-beats received', () => c.heartbeatsIn);
+  counter('stomp_heartbeats_out_total', 'Heart-beats sent', () => c.heartbeatsOut);
+  counter('stomp_messages_delivered_local_total', 'User-destination messages written to local sessions', () => d().deliveredLocal);
+  counter('stomp_topic_deliveries_total', 'Topic messages written to local subscribers', () => c.topicDeliveries);
+  counter('stomp_messages_sent_remote_total', 'Envelopes sent to other nodes', () => d().sentRemote);
+  counter('stomp_messages_forwarded_total', 'Envelopes forwarded because the user had moved', () => d().forwarded);
+  counter('stomp_hops_total', 'Forwarding hops taken', () => d().hops);
+  counter('stomp_inbox_appended_total', 'Messages put in a user inbox', () => d().inboxed);
+  counter('stomp_inbox_replayed_total', 'Messages replayed from an inbox', () => d().replayed);
+  counter('stomp_messages_dropped_total', 'Undeliverable messages dropped (not inbox destinations)', () => d().dropped);
+  counter('stomp_handler_errors_total', 'Application handler failures', () => c.handlerErrors);
+  counter('stomp_node_takeovers_total', 'Dead nodes taken over by this node', () => broker.membershipInfo.takeovers);
+  counter('stomp_node_recovered_messages_total', 'Messages recovered from dead nodes', () => broker.membershipInfo.recovered);
+  gauge('stomp_bus_lag', 'Messages waiting in this node\'s bus topic (Kafka consumer lag; 0 for memory)', () => broker.busLag());
+  new client.Counter({
+    name: 'stomp_errors_total',
+    help: 'ERROR frames sent, by code',
+    labelNames: ['code'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [code, n] of c.errors) this.inc({ code }, n);
+    },
+  });
+  return registry;
+}
+
+export function registerMetrics(app: FastifyInstance, broker: Broker): client.Registry {
+  const registry = createMetricsRegistry(broker);
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(registry.contentType);
+    return registry.metrics();
+  });
+  return registry;
+}
