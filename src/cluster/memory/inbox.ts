@@ -50,7 +50,7 @@ export class MemoryInbox implements Inbox {
   }
 
   async close(): Promise<void> {
-    this.users.clear();
+    /* Nothing to release; the contents stay (an inbox may be shared by nodes in one process). */
   }
 
   private prune(user: string): Stored[] {
