@@ -90,6 +90,17 @@ export interface InboxOptions {
   destinations: string[];
 }
 
+export interface JwtConfig {
+  /** HMAC secret (STOMP_JWT_SECRET). */
+  secret: string | null;
+  /** JWKS endpoint (STOMP_JWT_JWKS_URL). */
+  jwksUrl: string | null;
+  issuer: string | null;
+  audience: string | null;
+  /** Claim holding the user name (default sub). */
+  userClaim: string;
+}
+
 export interface BrokerConfig {
   port: number;
   host: string;
@@ -126,6 +137,8 @@ export interface BrokerConfig {
   sockjs: boolean;
   /** Bearer token protecting the HTTP API; null = API off. */
   apiToken: string | null;
+  /** JWT authentication at CONNECT, used when no authenticate hook is given and a secret or JWKS URL is set. */
+  jwt: JwtConfig;
 }
 
 export const VERSION = '0.1.0';
@@ -167,6 +180,7 @@ export const DEFAULTS: BrokerConfig = {
   logLevel: 'info',
   sockjs: true,
   apiToken: null,
+  jwt: { secret: null, jwksUrl: null, issuer: null, audience: null, userClaim: 'sub' },
 };
 
 /** Options of createBroker(): any config field plus hooks and injected backends. */
@@ -262,6 +276,13 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Broke
   if (env.INBOX_MAX_AGE_MS) inbox.maxAgeMs = int('INBOX_MAX_AGE_MS', env.INBOX_MAX_AGE_MS);
   if (env.INBOX_DESTINATIONS) inbox.destinations = list(env.INBOX_DESTINATIONS);
   if (Object.keys(inbox).length) c.inbox = inbox;
+  const jwt: Partial<JwtConfig> = {};
+  if (env.STOMP_JWT_SECRET) jwt.secret = env.STOMP_JWT_SECRET;
+  if (env.STOMP_JWT_JWKS_URL) jwt.jwksUrl = env.STOMP_JWT_JWKS_URL;
+  if (env.STOMP_JWT_ISSUER) jwt.issuer = env.STOMP_JWT_ISSUER;
+  if (env.STOMP_JWT_AUDIENCE) jwt.audience = env.STOMP_JWT_AUDIENCE;
+  if (env.STOMP_JWT_USER_CLAIM) jwt.userClaim = env.STOMP_JWT_USER_CLAIM;
+  if (Object.keys(jwt).length) c.jwt = jwt;
   return c;
 }
 
@@ -311,6 +332,7 @@ export function validateConfig(c: BrokerConfig): void {
   if (c.cluster.heartbeatIntervalMs >= c.cluster.nodeTtlMs)
     errs.push('cluster.heartbeatIntervalMs must be shorter than cluster.nodeTtlMs');
   if (c.cluster.maxHops < 0) errs.push('cluster.maxHops must be >= 0');
+  if (c.jwt.secret && c.jwt.jwksUrl) errs.push('jwt: set either a secret or a JWKS URL, not both');
   if (c.nodeId !== null && !/^[A-Za-z0-9._-]{1,100}$/.test(c.nodeId))
     errs.push('NODE_ID may only contain letters, digits, ".", "_" and "-" (it names a Kafka topic)');
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(c.clusterPrefix))

@@ -18,6 +18,7 @@ import { StompServer, type ListenAddress } from './server.js';
 import { createClusterBackends } from './cluster/factory.js';
 import { registerApi } from './http/api.js';
 import { registerMetrics } from './http/metrics.js';
+import { jwtAuthenticate } from './broker/jwt.js';
 
 export type { BrokerConfig, BrokerOptions, Principal, AuthContext, AuthenticateHook, AuthorizeHook } from './config.js';
 export type { AppHandler, AppMessage, HandlerOptions } from './broker/app-handlers.js';
@@ -28,6 +29,7 @@ export { MemoryRegistry, MemoryRegistryStore } from './cluster/memory/registry.j
 export { MemoryBus, MemoryBusHub } from './cluster/memory/bus.js';
 export { MemoryInbox } from './cluster/memory/inbox.js';
 export { Broker } from './broker/broker.js';
+export { jwtAuthenticate, type JwtOptions } from './broker/jwt.js';
 
 export interface StompBroker {
   readonly config: BrokerConfig;
@@ -56,7 +58,9 @@ export function createBroker(options: BrokerOptions = {}, { env = true }: { env?
   const { authenticate, authorizeSubscribe, authorizeSend, registry, bus, inbox, logger, ...rest } = options;
   const config = resolveConfig(env ? fromEnv() : undefined, rest);
   const log = logger ?? createLogger(config.logLevel);
-  if (!authenticate && Object.keys(config.users).length === 0)
+  const jwtOn = !!(config.jwt.secret || config.jwt.jwksUrl);
+  const auth = authenticate ?? (jwtOn ? jwtAuthenticate(config.jwt) : undefined);
+  if (!auth && Object.keys(config.users).length === 0)
     log.warn('no authenticate hook and no STOMP_USERS: the CONNECT "login" header is taken as the user name, unchecked');
   let backends: { registry?: Registry; bus?: Bus; inbox?: Inbox; clustered: boolean } = {
     clustered: registry !== undefined || bus !== undefined,
@@ -64,7 +68,7 @@ export function createBroker(options: BrokerOptions = {}, { env = true }: { env?
   if (registry) backends.registry = registry;
   if (bus) backends.bus = bus;
   if (inbox) backends.inbox = inbox;
-  const core = new Broker(config, { log, ...backends, authenticate, authorizeSubscribe, authorizeSend });
+  const core = new Broker(config, { log, ...backends, authenticate: auth, authorizeSubscribe, authorizeSend });
   const server = new StompServer(core, config, core.log);
   registerMetrics(server.app, core);
   registerApi(server.app, core, config.apiToken);
