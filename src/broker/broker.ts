@@ -147,6 +147,30 @@ export class Broker implements SessionHost {
         reroute: (env) => this.dispatcher.reroute(env),
       });
       await this.membership.start();
+      this.registry.onReset?.(() => void this.reassert());
+    }
+  }
+
+  /**
+   * The registry may have lost its state (Redis restarted without persistence):
+   * register this node's sessions and liveness again, then replay any inbox that
+   * filled while its users looked offline.
+   */
+  async reassert(): Promise<void> {
+    if (this.state !== 'started') return;
+    try {
+      await this.membership?.beat();
+      const users = new Set<string>();
+      for (const s of this.sessions) {
+        const user = s.user;
+        if (!user || !s.isConnected) continue;
+        users.add(user);
+        await this.registry.addSession({ sessionId: s.id, user, nodeId: this.nodeId, connectedAt: s.connectedAt });
+      }
+      for (const u of users) await this.dispatcher.replayUser(u);
+      this.log.info({ sessions: this.sessions.size, users: users.size }, 're-registered sessions after a registry reset');
+    } catch (err) {
+      this.log.error({ err }, 're-registering sessions failed');
     }
   }
 

@@ -74,11 +74,17 @@ export class Dispatcher {
     await Promise.all(remote.map((n) => this.sendTo(n, env)));
   }
 
-  /** Receiving side: an envelope for a user arrived on this node's topic. */
+  /**
+   * Receiving side: an envelope for a user arrived on this node's topic. The
+   * bus commits its offset when this resolves, so it waits until the bytes
+   * written for it have left the process (a crash after that loses nothing).
+   */
   async receive(env: Envelope): Promise<void> {
     const user = env.user!;
     if (this.d.users.has(user)) {
-      if (this.deliverLocal(env) === 0) await this.toInbox(env);
+      const flushes: Array<Promise<void>> = [];
+      if (this.deliverLocal(env, undefined, flushes) === 0) await this.toInbox(env);
+      else if (flushes.length > 0) await Promise.all(flushes);
       return;
     }
     // The user is not here (any more): look again and forward, bounded.
@@ -116,7 +122,7 @@ export class Dispatcher {
   }
 
   /** Deliver to this node's sessions of env.user subscribed to env.destination. Returns subscriptions reached. */
-  deliverLocal(env: Envelope, replayEntry?: { onAck: () => void }): number {
+  deliverLocal(env: Envelope, replayEntry?: { onAck: () => void }, flushes?: Array<Promise<void>>): number {
     const subs = this.d.users.match(env.user!, env.destination);
     let n = 0;
     for (const sub of subs) {
@@ -126,7 +132,11 @@ export class Dispatcher {
         n++;
         continue;
       }
-      if (sub.session.deliver(sub, this.delivery(sub, env, replayEntry))) n++;
+      if (sub.session.deliver(sub, this.delivery(sub, env, replayEntry))) {
+        n++;
+        const f = flushes && sub.session.conn.flushed?.();
+        if (f) flushes.push(f);
+      }
     }
     this.counters.deliveredLocal += n;
     return n;

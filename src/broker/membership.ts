@@ -40,7 +40,7 @@ export class Membership {
     this.checkTimer.unref?.();
   }
 
-  private async beat(): Promise<void> {
+  async beat(): Promise<void> {
     try {
       await this.d.registry.heartbeat(this.d.nodeId, this.d.options.nodeTtlMs, this.d.meta);
     } catch (err) {

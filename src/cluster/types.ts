@@ -77,6 +77,13 @@ export interface Registry {
   /** Forget a node entirely (after its sessions were removed and its topic drained). */
   forgetNode(nodeId: string): Promise<void>;
 
+  /**
+   * Optional: call `listener` whenever the backend may have lost state (e.g. the
+   * Redis connection was re-established, perhaps to a restarted server with no
+   * persistence). The node then re-registers its sessions and liveness.
+   */
+  onReset?(listener: () => void): void;
+
   /** Try to take a named lock for `ttlMs`; true if `owner` now holds it. */
   tryLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Release a lock if `owner` holds it. */

@@ -19,6 +19,12 @@ export interface Connection {
   writeHeartbeat(): void;
   /** Bytes accepted by write() but not yet handed to the kernel. */
   bufferedAmount(): number;
+  /**
+   * Resolves once everything written so far has left this process (handed to
+   * the kernel), or the connection is gone. The cluster commits a bus offset
+   * only after this, so a crash after the commit cannot lose those bytes.
+   */
+  flushed?(): Promise<void>;
   /** Close gracefully after what is queued was flushed. */
   end(): void;
   /** Drop the connection now. */

@@ -6,6 +6,7 @@
 import net from 'node:net';
 import type { Broker } from '../broker/broker.js';
 import type { Connection } from '../session/connection.js';
+import { waitDrained } from './drain.js';
 
 const EOL = Buffer.from('\n');
 
@@ -36,6 +37,7 @@ export function createTcpServer(broker: Broker): net.Server {
         if (!socket.destroyed && socket.writable) socket.write(EOL);
       },
       bufferedAmount: () => socket.writableLength,
+      flushed: () => waitDrained(() => (socket.destroyed ? 0 : socket.writableLength), socket),
       end: () => socket.end(),
       destroy: () => socket.destroy(),
       pause: () => socket.pause(),

@@ -9,6 +9,7 @@ import { isUtf8 } from 'node:buffer';
 import type { WebSocket } from 'ws';
 import type { Broker } from '../broker/broker.js';
 import type { Connection } from '../session/connection.js';
+import { waitDrained } from './drain.js';
 
 /** Subprotocols in the server's order of preference (Spring's list). */
 export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
@@ -33,6 +34,8 @@ export function attachWebSocket(broker: Broker, ws: WebSocket, req: IncomingMess
       if (ws.readyState === ws.OPEN) ws.send(EOL, { binary: false });
     },
     bufferedAmount: () => ws.bufferedAmount,
+    // ws keeps its net.Socket in `_socket`; bufferedAmount covers ws's own queue and the socket's.
+    flushed: () => waitDrained(() => (ws.readyState === ws.OPEN ? ws.bufferedAmount : 0), (ws as unknown as { _socket?: import('node:net').Socket })._socket),
     end() {
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1000);
     },
