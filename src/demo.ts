@@ -29,6 +29,9 @@ export function installDemo(broker: StompBroker): void {
   const page = (): string => readFileSync(`${dir}index.html`, 'utf8');
   broker.app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page()));
   broker.app.get('/chat.html', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page()));
+  broker.app.get('/dashboard', async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').send(readFileSync(fileURLToPath(new URL('../examples/dashboard/index.html', import.meta.url)), 'utf8')),
+  );
   const bundle = require.resolve('@stomp/stompjs/bundles/stomp.umd.min.js');
   broker.app.get('/vendor/stomp.umd.min.js', async (_req, reply) =>
     reply.type('application/javascript').send(readFileSync(bundle, 'utf8')),
