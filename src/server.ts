@@ -1,8 +1,9 @@
 /**
  * The HTTP host: Fastify for HTTP routes, `ws` for WebSocket upgrades on each
  * endpoint (`/ws` and `/ws/websocket`, like Spring's addEndpoint("/ws").withSockJS()),
- * and the optional plain TCP listener. Transports are thin adapters around the
- * broker's sessions.
+ * SockJS under each endpoint (`/ws/info`, `/ws/<server>/<session>/<transport>`; see
+ * transport/sockjs.ts) unless `sockjs: false`, and the optional plain TCP listener.
+ * Transports are thin adapters around the broker's sessions.
  */
 import type { IncomingMessage } from 'node:http';
 import type net from 'node:net';
@@ -14,6 +15,7 @@ import type { Broker } from './broker/broker.js';
 import type { BrokerConfig } from './config.js';
 import { attachWebSocket, selectSubprotocol } from './transport/websocket.js';
 import { createTcpServer } from './transport/tcp.js';
+import { installSockJS, type SockJSEndpoints } from './transport/sockjs.js';
 
 export interface ListenAddress {
   port: number;
@@ -46,6 +48,8 @@ export class StompServer {
   private readonly wsPaths: Set<string>;
   private readonly originAllowed: (o: string | undefined) => boolean;
   private readonly upgradeHandlers: UpgradeHandler[] = [];
+  /** SockJS endpoints (null when config.sockjs is false). */
+  readonly sockjs: SockJSEndpoints | null = null;
   private address: ListenAddress | null = null;
 
   constructor(
@@ -68,6 +72,7 @@ export class StompServer {
       if (!broker.accepting) return reply.code(503).send({ status: 'draining', node: broker.nodeId });
       return { status: 'ready', node: broker.nodeId };
     });
+    if (cfg.sockjs) this.sockjs = installSockJS(this, broker, cfg, { log, originAllowed: this.originAllowed });
   }
 
   addUpgradeHandler(h: UpgradeHandler): void {
@@ -120,6 +125,8 @@ export class StompServer {
   async close(): Promise<void> {
     this.tcp?.close();
     for (const ws of this.wss.clients) ws.terminate();
+    await this.sockjs?.flush(1000);
+    this.sockjs?.close();
     this.wss.close();
     await this.app.close();
   }

@@ -88,6 +88,8 @@ export class Broker implements SessionHost {
   private readonly authorizeSend: AuthorizeHook | undefined;
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
   private readonly closedWaiters = new Set<() => void>();
+  /** Registry removals in flight (awaited before leaving the cluster). */
+  private readonly removals = new Set<Promise<void>>();
 
   constructor(config: BrokerConfig, deps: BrokerDeps) {
     this.config = config;
@@ -183,6 +185,7 @@ export class Broker implements SessionHost {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     this.state = 'stopping';
     const timeoutMs = opts.timeoutMs ?? 5000;
+    const handedOver = this.clustered ? await this.handOff() : true;
     for (const s of [...this.sessions]) s.fail(new StompError(ErrorCode.SERVER_SHUTDOWN, 'this node is shutting down; reconnect to another node'));
     await this.waitSessionsClosed(timeoutMs);
     for (const s of [...this.sessions]) {
@@ -190,20 +193,51 @@ export class Broker implements SessionHost {
       s.transportClosed();
     }
     if (this.clustered) {
-      await this.bus.close({ deleteOwnTopic: false }).catch((err: unknown) => this.log.error({ err }, 'bus close failed'));
-      // Hand on what is still in this node's topic, then delete it.
-      try {
-        const n = await this.bus.drainNode(this.nodeId, (env) => this.dispatcher.reroute(env));
-        if (n > 0) this.log.info({ handedOver: n }, 'handed over pending messages');
-      } catch (err) {
-        this.log.error({ err }, 'drain of own topic failed; survivors will take it over');
-      }
-      await this.membership?.stop(true);
+      await Promise.allSettled([...this.removals]);
+      // Forget this node only if nothing was left behind; otherwise a survivor must act for it.
+      await this.membership?.stop(handedOver);
     } else {
       await this.bus.close({ deleteOwnTopic: true }).catch(() => undefined);
     }
     await Promise.allSettled([this.registry.close(), this.inbox.close()]);
     this.state = 'stopped';
+  }
+
+  /**
+   * Leave the cluster without losing or reordering anything:
+   *  1. deregister every local session, so senders stop choosing this node
+   *     (meanwhile those users' messages wait, in order, in their inboxes);
+   *  2. deliver what is still in this node's topic to the sessions, which are
+   *     still open, and forward or keep what no session here takes;
+   *  3. only then (in stop()) are clients told to reconnect; their next
+   *     subscription replays the inbox before any live message.
+   * Returns false if the topic could not be handed over (a survivor takes it over).
+   */
+  private async handOff(): Promise<boolean> {
+    const deregister: Array<Promise<void>> = [];
+    for (const s of this.sessions) {
+      const user = s.user;
+      if (user && s.isConnected) deregister.push(this.registry.removeSession(user, s.id, this.nodeId));
+    }
+    await Promise.allSettled([...deregister, ...this.removals]);
+    const handler = async (env: Envelope): Promise<void> => {
+      if (env.kind === 'user') await this.dispatcher.receive(env);
+      else if (env.kind === 'topic' && env.origin !== this.nodeId) this.deliverTopic(env);
+    };
+    try {
+      let n: number;
+      if (this.bus.leave) n = await this.bus.leave(handler);
+      else {
+        await this.bus.close({ deleteOwnTopic: false });
+        n = await this.bus.drainNode(this.nodeId, handler);
+      }
+      this.log.info({ handedOver: n }, 'left the cluster; pending messages delivered or handed on');
+      return true;
+    } catch (err) {
+      this.log.error({ err }, "hand-over of this node's topic failed; survivors will take it over when its liveness expires");
+      await this.bus.close().catch(() => undefined);
+      return false;
+    }
   }
 
   private waitSessionsClosed(timeoutMs: number): Promise<void> {
@@ -276,7 +310,11 @@ export class Broker implements SessionHost {
     const user = s.user;
     if (user && s.principal) {
       this.users.removeSession(user, s);
-      this.registry.removeSession(user, s.id, this.nodeId).catch((err: unknown) => this.log.error({ err }, 'registry removeSession failed'));
+      const p = this.registry
+        .removeSession(user, s.id, this.nodeId)
+        .catch((err: unknown) => this.log.error({ err }, 'registry removeSession failed'))
+        .finally(() => this.removals.delete(p));
+      this.removals.add(p);
     }
     for (const w of [...this.closedWaiters]) w();
   }

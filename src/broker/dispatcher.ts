@@ -48,6 +48,8 @@ export class Dispatcher {
   private readonly keep: CompiledPattern[];
   /** Subscriptions whose inbox replay is running: live messages wait behind it. */
   private readonly replaying = new Map<Subscription, Envelope[]>();
+  /** Subscriptions to replay once more when their running replay ends. */
+  private readonly again = new Set<Subscription>();
 
   constructor(deps: DispatcherDeps) {
     this.d = deps;
@@ -190,7 +192,10 @@ export class Dispatcher {
     for (const s of this.d.users.sessionsOf(user)) {
       for (const sub of s.subscriptions.values()) {
         const route = sub.route as UserRoute | null;
-        if (route?.kind === 'user' && this.keepable(route.path) && !this.replaying.has(sub)) await this.replay(sub);
+        if (route?.kind !== 'user' || !this.keepable(route.path)) continue;
+        // A replay already reading may have missed what was just appended: run again after it.
+        if (this.replaying.has(sub)) this.again.add(sub);
+        else await this.replay(sub);
       }
     }
   }
@@ -209,6 +214,7 @@ export class Dispatcher {
       const done: string[] = [];
       let batching = true;
       for (const e of entries) {
+        if (!sub.route) break; // unsubscribed or closed meanwhile: the rest stays in the inbox
         if (route.pattern ? !route.pattern.match(e.env.destination) : e.env.destination !== route.path) continue;
         const onAck = (): void => {
           if (batching) done.push(e.entryId);
@@ -223,7 +229,12 @@ export class Dispatcher {
       this.d.log.error({ err, user: route.user }, 'inbox replay failed');
     } finally {
       this.replaying.delete(sub);
-      for (const env of waiting) if (sub.session.deliver(sub, this.delivery(sub, env))) this.counters.deliveredLocal++;
+      for (const env of waiting) {
+        // The subscription may have ended during the replay: keep what waited behind it.
+        if (sub.route && sub.session.deliver(sub, this.delivery(sub, env))) this.counters.deliveredLocal++;
+        else await this.toInbox(env).catch((err: unknown) => this.d.log.error({ err, id: env.id }, 'inbox append failed'));
+      }
     }
+    if (this.again.delete(sub) && sub.session.isConnected && sub.session.subscriptions.get(sub.id) === sub) await this.replay(sub);
   }
 }

@@ -23,6 +23,8 @@ export class IdSequence {
   }
   next(): string {
     this.n++;
-    return `${this.prefix}-${this.n.toString(36)}`;
+    // Decimal, so every id ends in a digit: the destination resolver recognises a
+    // session id in Spring's internal form /queue/x-user<sessionId> by its digits.
+    return `${this.prefix}-${this.n}`;
   }
 }

@@ -13,14 +13,21 @@ export interface QueuedMessage {
   redelivered: boolean;
 }
 
+/** A message with its place in the queue's order (kept when it is redelivered). */
+interface Queued extends QueuedMessage {
+  seq: number;
+}
+
 interface QueueState {
   consumers: Subscription[];
   next: number;
-  backlog: QueuedMessage[];
+  /** Waiting messages, in `seq` order. */
+  backlog: Queued[];
 }
 
 export class QueueManager {
   private readonly queues = new Map<string, QueueState>();
+  private seq = 0;
   /** Messages dropped because a queue's backlog was full. */
   dropped = 0;
 
@@ -45,47 +52,63 @@ export class QueueManager {
 
   enqueue(msg: QueuedMessage): void {
     const q = this.state(msg.destination);
-    if (!this.dispatch(q, msg)) this.keep(q, msg, false);
+    const m: Queued = { ...msg, seq: ++this.seq };
+    if (!this.dispatch(q, m, null)) this.keep(q, m);
   }
 
-  private keep(q: QueueState, msg: QueuedMessage, front: boolean): void {
-    if (front) q.backlog.unshift(msg);
-    else q.backlog.push(msg);
-    if (q.backlog.length > this.maxDepth) {
-      q.backlog.shift();
+  /** Add to the backlog in queue order (a redelivered message goes back to its place, not behind newer ones). */
+  private keep(q: QueueState, msg: Queued): void {
+    const b = q.backlog;
+    let i = b.length;
+    while (i > 0 && b[i - 1]!.seq > msg.seq) i--;
+    b.splice(i, 0, msg);
+    if (b.length > this.maxDepth) {
+      b.shift();
       this.dropped++;
     }
   }
 
-  /** Try each consumer once, round robin. */
-  private dispatch(q: QueueState, msg: QueuedMessage): boolean {
+  /**
+   * Try each consumer once, round robin. `notFirst` (the consumer that gave
+   * the message back) is tried last, so a redelivery goes to another consumer
+   * when there is one.
+   */
+  private dispatch(q: QueueState, msg: Queued, notFirst: Subscription | null): boolean {
     const n = q.consumers.length;
+    let last = -1;
     for (let i = 0; i < n; i++) {
-      const sub = q.consumers[(q.next + i) % n]!;
-      const ok = sub.session.deliver(sub, {
-        messageId: msg.id,
-        destination: msg.destination,
-        headers: msg.redelivered ? { ...msg.headers, redelivered: 'true' } : msg.headers,
-        body: msg.body,
-        onNack: () => this.requeue({ ...msg, redelivered: true }),
-      });
-      if (ok) {
-        q.next = (q.next + i + 1) % n;
-        return true;
+      const k = (q.next + i) % n;
+      if (q.consumers[k] === notFirst) {
+        last = k;
+        continue;
       }
+      if (this.offer(q, k, msg)) return true;
     }
-    return false;
+    return last >= 0 && this.offer(q, last, msg);
   }
 
-  private requeue(msg: QueuedMessage): void {
+  private offer(q: QueueState, k: number, msg: Queued): boolean {
+    const sub = q.consumers[k]!;
+    const ok = sub.session.deliver(sub, {
+      messageId: msg.id,
+      destination: msg.destination,
+      headers: msg.redelivered ? { ...msg.headers, redelivered: 'true' } : msg.headers,
+      body: msg.body,
+      onNack: () => this.requeue({ ...msg, redelivered: true }, sub),
+    });
+    if (ok) q.next = (k + 1) % q.consumers.length;
+    return ok;
+  }
+
+  private requeue(msg: Queued, from: Subscription): void {
     const q = this.state(msg.destination);
-    if (!this.dispatch(q, msg)) this.keep(q, msg, true);
+    if (!this.dispatch(q, msg, from)) this.keep(q, msg);
   }
 
   private flush(q: QueueState): void {
     while (q.backlog.length > 0 && q.consumers.length > 0) {
       const msg = q.backlog.shift()!;
-      if (!this.dispatch(q, msg)) {
+      if (!this.dispatch(q, msg, null)) {
         q.backlog.unshift(msg);
         return;
       }

@@ -112,6 +112,13 @@ export interface Bus {
    * Returns the number of envelopes handed over.
    */
   drainNode(nodeId: string, handler: EnvelopeHandler): Promise<number>;
+  /**
+   * Graceful leave: stop consuming this node's topic, hand what is still in it
+   * to `handler` in order (the producer stays open meanwhile), delete the topic,
+   * close. Returns the number handed over. Optional: without it the broker
+   * closes the bus and calls drainNode on its own id.
+   */
+  leave?(handler: EnvelopeHandler): Promise<number>;
   /** Stop consuming; on a graceful leave also delete this node's own topic. */
   close(opts?: { deleteOwnTopic?: boolean }): Promise<void>;
 }

@@ -257,7 +257,8 @@ export class Session {
     if (sub.ack !== 'auto') {
       if (this.unacked.size >= this.host.config.limits.maxUnackedPerSession) {
         this.fail(new StompError(ErrorCode.SLOW_CONSUMER, `more than ${this.host.config.limits.maxUnackedPerSession} unacknowledged messages`));
-        d.onNack?.();
+        // Not delivered: the caller (queue, dispatcher) offers it elsewhere or keeps it. Calling
+        // onNack here as well would hand the same message on twice.
         return false;
       }
       const ackId = `${this.id}-${++this.ackSeq}`;
@@ -350,7 +351,9 @@ export class Session {
     this.countError?.(e.code);
     const headers: Headers = { message: e.stompMessage, code: e.code, ...e.headers };
     if (receiptId !== undefined) headers['receipt-id'] = receiptId;
-    headers['content-type'] = 'text/plain';
+    // With a charset, as the body is UTF-8. (Exactly "text/plain" also trips stompit 1.0.0,
+    // whose ERROR handling then throws an uncaught exception instead of reporting the error.)
+    headers['content-type'] = 'text/plain;charset=UTF-8';
     this.state = 'closing';
     this.writeRaw(encodeFrame({ command: 'ERROR', headers, body: e.detail }, this.version));
     this.close();

@@ -102,6 +102,16 @@ export class MemoryBus implements Bus {
     return n;
   }
 
+  async leave(handler: EnvelopeHandler): Promise<number> {
+    if (this.closed || this.nodeId === null) return 0;
+    const t = this.hub.topics.get(this.nodeId);
+    if (t) t.consumer = null;
+    this.hub.broadcastSubscribers.delete(this.nodeId);
+    const n = await this.drainNode(this.nodeId, handler);
+    this.closed = true;
+    return n;
+  }
+
   async close(opts: { deleteOwnTopic?: boolean } = {}): Promise<void> {
     if (this.closed || this.nodeId === null) {
       this.closed = true;

@@ -1,0 +1,89 @@
+/**
+ * Binary codec for Envelope: what travels on the Kafka bus and what waits in
+ * the Redis inbox. Pure, no I/O.
+ *
+ * Layout (version 1):
+ *
+ *   offset 0       uint8   format version (1)
+ *   offset 1       uint32  byte length M of the metadata (big endian)
+ *   offset 5       M bytes UTF-8 JSON array
+ *                          [id, kind, user|null, destination, headers, hops, origin, ts]
+ *   offset 5 + M   ...     the body, raw bytes (binary safe, never re-encoded)
+ *
+ * decodeEnvelope() returns a body that is a view into the input buffer (no copy).
+ */
+import type { Envelope } from './types.js';
+import { ClusterError, ClusterErrorCode } from './errors.js';
+
+export const ENVELOPE_VERSION = 1;
+const HEADER_BYTES = 5;
+const KINDS: ReadonlySet<string> = new Set(['user', 'topic', 'event']);
+
+export function encodeEnvelope(env: Envelope): Buffer {
+  const meta = Buffer.from(
+    JSON.stringify([
+      env.id,
+      env.kind,
+      env.user ?? null,
+      env.destination,
+      env.headers,
+      env.hops,
+      env.origin,
+      env.ts,
+    ]),
+    'utf8',
+  );
+  const body = env.body ?? Buffer.alloc(0);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + meta.length + body.length);
+  out[0] = ENVELOPE_VERSION;
+  out.writeUInt32BE(meta.length, 1);
+  meta.copy(out, HEADER_BYTES);
+  body.copy(out, HEADER_BYTES + meta.length);
+  return out;
+}
+
+function bad(detail: string): ClusterError {
+  return new ClusterError(ClusterErrorCode.BAD_ENVELOPE, `invalid envelope: ${detail}`);
+}
+
+export function decodeEnvelope(buf: Buffer | Uint8Array | null | undefined): Envelope {
+  if (!buf || !(buf instanceof Uint8Array)) throw bad('not a buffer');
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (b.length < HEADER_BYTES) throw bad(`${b.length} bytes is shorter than the ${HEADER_BYTES}-byte header`);
+  if (b[0] !== ENVELOPE_VERSION) throw bad(`unsupported version ${b[0]}`);
+  const metaLen = b.readUInt32BE(1);
+  if (metaLen > b.length - HEADER_BYTES) throw bad(`metadata length ${metaLen} exceeds the ${b.length}-byte buffer`);
+
+  let meta: unknown;
+  try {
+    meta = JSON.parse(b.toString('utf8', HEADER_BYTES, HEADER_BYTES + metaLen));
+  } catch {
+    throw bad('metadata is not JSON');
+  }
+  if (!Array.isArray(meta) || meta.length !== 8) throw bad('metadata is not an 8-element array');
+  const [id, kind, user, destination, headers, hops, origin, ts] = meta as unknown[];
+  if (typeof id !== 'string' || id.length === 0) throw bad('id must be a non-empty string');
+  if (typeof kind !== 'string' || !KINDS.has(kind)) throw bad(`unknown kind ${JSON.stringify(kind)}`);
+  if (user !== null && typeof user !== 'string') throw bad('user must be a string or null');
+  if (typeof destination !== 'string') throw bad('destination must be a string');
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw bad('headers must be an object');
+  for (const v of Object.values(headers)) {
+    if (typeof v !== 'string') throw bad('header values must be strings');
+  }
+  if (typeof hops !== 'number' || !Number.isInteger(hops) || hops < 0) throw bad('hops must be a non-negative integer');
+  if (typeof origin !== 'string') throw bad('origin must be a string');
+  if (typeof ts !== 'number' || !Number.isFinite(ts)) throw bad('ts must be a number');
+
+  const env: Envelope = {
+    id,
+    kind: kind as Envelope['kind'],
+    destination,
+    headers: headers as Record<string, string>,
+    body: b.subarray(HEADER_BYTES + metaLen),
+    hops,
+    origin,
+    ts,
+  };
+  if (user !== null) env.user = user;
+  return env;
+}

@@ -1,0 +1,637 @@
+/**
+ * Incremental STOMP frame parser (pure, no I/O).
+ *
+ * Feed it byte chunks with `push()`; it calls `onFrame` for each complete
+ * frame, `onHeartbeat` for each EOL between frames, and `onError` once with a
+ * coded `StompError` when the input is invalid or exceeds a limit. After an
+ * error the parser is dead and ignores further input.
+ *
+ * Buffers by offset (like ws's Receiver): while a chunk holds whole frames the
+ * parser works inside it and hands out `subarray` views (the body of a frame
+ * that arrived in one chunk is a view of that chunk, with no copy). Only a
+ * frame that spans chunks is copied, into one owned buffer: the unfinished
+ * tail of a chunk, then from each later chunk just the bytes that frame still
+ * needs (its next header line, its remaining content-length bytes, or up to
+ * its NUL). Once it is complete the parser goes back to working inside the
+ * chunk. The owned buffer grows geometrically, or is sized exactly once
+ * `content-length` is known, so byte-by-byte input stays linear. Bytes already
+ * handed out in a view are never overwritten.
+ *
+ * Memory is bounded by the limits: a frame is rejected as soon as it is known
+ * to exceed `maxFrameBytes` (a large `content-length` before any body byte is
+ * buffered; a frame without NUL once it has buffered `maxFrameBytes` bytes),
+ * so `bufferedBytes` never exceeds `maxFrameBytes` once `push()` returns.
+ */
+
+import { ErrorCode, StompError, isStompError } from '../errors.js';
+import {
+  escapesHeaders,
+  type Command,
+  type Frame,
+  type Headers,
+  type StompVersion,
+} from './frame.js';
+import { unescapeHeader } from './escape.js';
+
+export interface ParserLimits {
+  /**
+   * Bytes of one frame: command line, header lines, blank line and body
+   * (the terminating NUL and heart-beat EOLs are not counted).
+   */
+  maxFrameBytes: number;
+  /** Header lines in one frame (repeated headers count). */
+  maxHeaders: number;
+  /** Bytes of one header line, not counting its EOL (LF or CRLF). */
+  maxHeaderLineBytes: number;
+  /** Bytes of the command line, not counting its EOL. */
+  maxCommandBytes: number;
+}
+
+export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = Object.freeze({
+  maxFrameBytes: 1024 * 1024,
+  maxHeaders: 64,
+  maxHeaderLineBytes: 8192,
+  maxCommandBytes: 32,
+});
+
+export interface FrameParserOptions {
+  limits?: Partial<ParserLimits> | undefined;
+  /** Initial protocol version (governs header escaping); default '1.2'. */
+  version?: StompVersion | undefined;
+  onFrame(frame: Frame): void;
+  onHeartbeat?(): void;
+  onError(err: StompError): void;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const NUL = 0x00;
+
+/** Owned buffers start at least this big, so tiny chunks don't reallocate often. */
+const MIN_OWNED_BYTES = 4096;
+const EMPTY = Buffer.alloc(0);
+
+
+/** Heads up to this many bytes are parsed by the fast path (see `fastHead`), which looks at FIRST bytes first. */
+const FAST_HEAD_FIRST_BYTES = 512;
+const FAST_HEAD_BYTES = 4096;
+
+const enum State {
+  Head,
+  BodyByLength,
+  BodyToNul,
+  Dead,
+}
+
+/** What the head scanner decided after one line. */
+const enum Line {
+  More,
+  Done,
+  Failed,
+}
+
+export class FrameParser {
+  private readonly limits: Readonly<ParserLimits>;
+  private readonly onFrame: (frame: Frame) => void;
+  private readonly onHeartbeat: (() => void) | undefined;
+  private readonly onError: (err: StompError) => void;
+  private versionValue: StompVersion;
+
+  /** Valid data: either a borrowed chunk or a view of `store`; `buf.length` is the end. */
+  private buf: Buffer = EMPTY;
+  /** Owned backing buffer (null while `buf` is a borrowed chunk). */
+  private store: Buffer | null = null;
+  /** Offset in `buf` of the first byte of the current frame (or of the next EOL). */
+  private start = 0;
+  /** While `buf` is owned: the chunk its frame continues in, and how much of it was taken. */
+  private tail: Buffer | null = null;
+  private tailOff = 0;
+  /** Chunks pushed from inside a callback (or left after a callback threw), in order. */
+  private readonly queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private processing = false;
+
+  // Per-frame state; positions are relative to `start`.
+  private state = State.Head;
+  private scanned = 0;
+  private lineStart = 0;
+  /** Lines of the head completed so far (the command line is line 0). */
+  private lines = 0;
+  private headEnd = 0;
+  private bodyEnd = 0;
+  private command: Command = 'SEND';
+  private headers: Headers = Object.create(null) as Headers;
+
+  constructor(opts: FrameParserOptions) {
+    this.limits = resolveLimits(opts.limits);
+    this.onFrame = opts.onFrame;
+    this.onHeartbeat = opts.onHeartbeat;
+    this.onError = opts.onError;
+    this.versionValue = opts.version ?? '1.2';
+  }
+
+  /** Protocol version used to decode header escapes of the frames that follow. */
+  get version(): StompVersion {
+    return this.versionValue;
+  }
+
+  /** Set by the session after CONNECT negotiation (may be called from onFrame). */
+  setVersion(v: StompVersion): void {
+    this.versionValue = v;
+  }
+
+  /** Bytes received but not yet part of an emitted frame or heart-beat. */
+  get bufferedBytes(): number {
+    return this.liveBytes + (this.tail === null ? 0 : this.tail.length - this.tailOff) + this.queuedBytes;
+  }
+
+  /** True once an error was reported; push() is then a no-op. */
+  get failed(): boolean {
+    return this.state === State.Dead;
+  }
+
+  /** Drop buffered bytes and any error; the version is kept. */
+  reset(): void {
+    this.release();
+    this.resetFrame();
+  }
+
+  /**
+   * Feed bytes. Emitted frames may hold views of `chunk`; the parser copies
+   * whatever it still needs after push() returns. If a callback throws, the
+   * exception propagates and the bytes not yet parsed stay buffered.
+   */
+  push(chunk: Buffer): void {
+    if (this.state === State.Dead || chunk.length === 0) return;
+    if (this.processing || this.queue.length > 0) {
+      // pushed from a callback (the running loop takes it in order), or left queued by a throw
+      this.queue.push(chunk);
+      this.queuedBytes += chunk.length;
+      if (this.processing) return;
+      chunk = this.dequeue();
+    }
+    this.processing = true;
+    try {
+      this.feed(chunk);
+      while (this.queue.length > 0 && !this.failed) this.feed(this.dequeue());
+    } finally {
+      this.processing = false;
+      this.settle();
+    }
+  }
+
+  private dequeue(): Buffer {
+    const next = this.queue.shift() as Buffer;
+    this.queuedBytes -= next.length;
+    return next;
+  }
+
+
+  // --- main loop -----------------------------------------------------------
+
+  private feed(chunk: Buffer): void {
+    if (this.liveBytes === 0) {
+      this.borrow(chunk);
+    } else {
+      if (this.store === null) this.own(); // the unfinished frame was in a borrowed chunk
+      this.tail = chunk;
+      this.tailOff = 0;
+    }
+    this.drain();
+  }
+
+  private drain(): void {
+    for (;;) {
+      const progressed =
+        this.state === State.Head ? this.scanHead() : this.state === State.BodyByLength ? this.takeSizedBody() : this.scanToNul();
+      if (progressed) this.leaveOwned();
+      else if (this.failed || !this.pull()) return;
+    }
+  }
+
+  /** Scan lines up to the blank line ending the head. True when it made progress. */
+  private scanHead(): boolean {
+    const buf = this.buf;
+    const base = this.start;
+    if (this.scanned === 0 && base < buf.length) {
+      // STOMP 1.2: EOLs between frames are heart-beats
+      if (buf[base] === LF) return this.heartbeat(1) === Line.Done;
+      if (buf[base] === CR && buf[base + 1] === LF) return this.heartbeat(2) === Line.Done;
+      const done = this.fastHead();
+      if (done !== null) return done;
+    }
+    let pos = base + this.scanned;
+    while (pos < buf.length) {
+      const lf = buf.indexOf(LF, pos);
+      if (lf === -1) break;
+      const lineFrom = base + this.lineStart;
+      const cr = lf > lineFrom && buf[lf - 1] === CR; // STOMP 1.2: EOL is LF or CRLF
+      this.scanned = lf + 1 - base;
+      const r = this.endLine(lf - base, lf - lineFrom - (cr ? 1 : 0));
+      if (r !== Line.More) return r === Line.Done;
+      pos = lf + 1;
+    }
+    this.scanned = buf.length - base;
+    return this.checkPartialLine();
+  }
+
+  /** One line ended at frame-relative `lf`, with `len` bytes of content. */
+  private endLine(lf: number, len: number): Line {
+    const lineNo = this.lines;
+    if (len === 0) {
+      // STOMP 1.2: EOLs between frames are heart-beats
+      if (lineNo === 0) return this.heartbeat(lf + 1);
+      return this.endHead(lf + 1); // STOMP 1.2: a blank line ends the headers
+    }
+    if (lineNo === 0) {
+      if (len > this.limits.maxCommandBytes) return this.failLine(ErrorCode.COMMAND_TOO_LONG, `${len} bytes`);
+    } else {
+      if (len > this.limits.maxHeaderLineBytes) return this.failLine(ErrorCode.HEADER_LINE_TOO_LONG, `${len} bytes`);
+      if (lineNo > this.limits.maxHeaders) return this.failLine(ErrorCode.TOO_MANY_HEADERS, `more than ${this.limits.maxHeaders}`);
+    }
+    if (lf + 1 > this.limits.maxFrameBytes) return this.failLine(ErrorCode.FRAME_TOO_LARGE, 'headers too large');
+    this.lines++;
+    this.lineStart = lf + 1;
+    return Line.More;
+  }
+
+  /** No EOL yet: fail as soon as the unfinished line or head is over a limit. */
+  private checkPartialLine(): boolean {
+    const pending = this.scanned - this.lineStart; // may end with the CR of a CRLF
+    const { maxCommandBytes, maxHeaderLineBytes, maxFrameBytes } = this.limits;
+    if (this.lines === 0) {
+      if (pending > maxCommandBytes + 1) return this.fail(ErrorCode.COMMAND_TOO_LONG, `over ${maxCommandBytes} bytes`);
+    } else if (pending > maxHeaderLineBytes + 1) {
+      return this.fail(ErrorCode.HEADER_LINE_TOO_LONG, `over ${maxHeaderLineBytes} bytes`);
+    }
+    if (this.scanned > maxFrameBytes) return this.fail(ErrorCode.FRAME_TOO_LARGE, 'headers too large');
+    return false;
+  }
+
+  private heartbeat(bytes: number): Line {
+    this.start += bytes;
+    this.resetFrame();
+    this.onHeartbeat?.();
+    return Line.Done;
+  }
+
+  /**
+   * Fast path for a head wholly inside the first FAST_HEAD_BYTES of `buf`:
+   * decode that window once as latin1 (one char per byte, so string offsets
+   * are byte offsets and limits are exact) and walk its lines with string
+   * searches. Returns null when the head is not complete in the window or is
+   * over a limit; the byte scanner then handles (or reports) it.
+   */
+  private fastHead(): boolean | null {
+    const buf = this.buf;
+    const base = this.start;
+    const avail = buf.length - base;
+    // a small window first, so the body of a small frame is not decoded with its head
+    for (let size = Math.min(avail, FAST_HEAD_FIRST_BYTES); ; size = Math.min(avail, FAST_HEAD_BYTES)) {
+      // Decoded as UTF-8, a window of single-byte characters (ASCII) keeps byte offsets;
+      // otherwise find the head in a latin1 decoding and decode just the head as UTF-8.
+      let s = buf.toString('utf8', base, base + size);
+      const single = s.length === size;
+      if (!single) s = buf.toString('latin1', base, base + size);
+      const headEnd = findHeadEnd(s, this.limits);
+      if (headEnd !== -1) {
+        const head = single ? s.slice(0, headEnd) : buf.toString('utf8', base, base + headEnd);
+        return this.endHead(headEnd, head) === Line.Done;
+      }
+      if (size === avail || size === FAST_HEAD_BYTES) return null;
+    }
+  }
+
+  private endHead(headEnd: number, head?: string): Line {
+    try {
+      this.parseHead(head ?? this.buf.toString('utf8', this.start, this.start + headEnd));
+    } catch (err) {
+      /* c8 ignore next */
+      if (!isStompError(err)) throw err; // only StompErrors are thrown in there
+      return this.failLine(err.code, err.detail);
+    }
+    this.headEnd = headEnd;
+    this.scanned = headEnd;
+    const cl = this.headers['content-length'];
+    if (cl === undefined) {
+      this.state = State.BodyToNul; // STOMP 1.2: without content-length the body ends at the first NUL
+      return Line.Done;
+    }
+    const length = parseLength(cl);
+    if (length === -1) return this.failLine(ErrorCode.INVALID_CONTENT_LENGTH, JSON.stringify(cl));
+    const bodyEnd = headEnd + length;
+    if (bodyEnd > this.limits.maxFrameBytes) return this.failLine(ErrorCode.FRAME_TOO_LARGE, `content-length ${cl}`);
+    this.bodyEnd = bodyEnd;
+    this.state = State.BodyByLength; // STOMP 1.2: content-length octets, which may include NULs
+    this.reserve(bodyEnd + 1);
+    return Line.Done;
+  }
+
+  /**
+   * Build command and headers from the decoded head (command line through
+   * the blank line). LF, CR and ':' are ASCII, so they keep their meaning in
+   * a UTF-8 decoding.
+   */
+  private parseHead(head: string): void {
+    let eol = head.indexOf('\n');
+    this.command = parseCommand(head, eol);
+    const version = this.versionValue;
+    const escaped = escapesHeaders(this.command, version) && head.includes('\\');
+    const headers = Object.create(null) as Headers;
+    for (let from = eol + 1; ; from = eol + 1) {
+      eol = head.indexOf('\n', from);
+      const to = eol > from && head.charCodeAt(eol - 1) === CR ? eol - 1 : eol; // STOMP 1.2: EOL is LF or CRLF
+      if (to === from) break; // the blank line
+      const colon = head.indexOf(':', from);
+      // STOMP 1.2: header = name ":" value, with a non-empty name
+      if (colon === -1 || colon >= to || colon === from) throw new StompError(ErrorCode.MALFORMED_HEADER, JSON.stringify(head.slice(from, to)));
+      let name = knownName(head, from, colon);
+      let value = head.slice(colon + 1, to);
+      if (escaped) {
+        name = unescapeHeader(name, version);
+        value = unescapeHeader(value, version);
+      }
+      // STOMP 1.2: if a header is repeated, only the first entry is used
+      if (headers[name] === undefined) headers[name] = value;
+    }
+    this.headers = headers;
+  }
+
+  /** Body of known length: wait for it plus its NUL. */
+  private takeSizedBody(): boolean {
+    const nulAt = this.start + this.bodyEnd;
+    if (nulAt >= this.buf.length) return false;
+    // STOMP 1.2: the body is followed by a NUL octet
+    if (this.buf[nulAt] !== NUL) return this.fail(ErrorCode.MISSING_NULL, `byte ${this.buf[nulAt]} after content-length body`);
+    return this.emit(this.bodyEnd);
+  }
+
+  /** Body without content-length: up to the first NUL. */
+  private scanToNul(): boolean {
+    const base = this.start;
+    const nul = this.buf.indexOf(NUL, base + this.scanned);
+    const end = nul === -1 ? this.buf.length - base : nul - base;
+    if (end > this.limits.maxFrameBytes) return this.fail(ErrorCode.FRAME_TOO_LARGE, 'body too large');
+    if (nul === -1) {
+      this.scanned = end;
+      return false;
+    }
+    return this.emit(end);
+  }
+
+  /** Consume the frame (body ends at frame-relative `bodyEnd`, NUL follows), then report it. */
+  private emit(bodyEnd: number): boolean {
+    const base = this.start;
+    const frame: Frame = {
+      command: this.command,
+      headers: this.headers,
+      body: this.buf.subarray(base + this.headEnd, base + bodyEnd),
+    };
+    this.start = base + bodyEnd + 1;
+    this.resetFrame();
+    this.onFrame(frame);
+    return true;
+  }
+
+  // --- buffers -------------------------------------------------------------
+
+  private get liveBytes(): number {
+    return this.buf.length - this.start;
+  }
+
+  private borrow(chunk: Buffer): void {
+    this.buf = chunk;
+    this.store = null;
+    this.start = 0;
+    this.tail = null;
+  }
+
+  /**
+   * Copy from `tail` into the owned buffer what the unfinished frame needs
+   * next: one header line, the rest of a sized body, or up to a NUL — never
+   * more than would take the frame past `maxFrameBytes` (+1 so the excess is
+   * seen). False when the tail is used up.
+   */
+  private pull(): boolean {
+    const tail = this.tail;
+    if (tail === null) return false;
+    const from = this.tailOff;
+    let to: number;
+    if (this.state === State.BodyByLength) {
+      to = from + this.bodyEnd + 1 - this.liveBytes;
+    } else {
+      const at = tail.indexOf(this.state === State.Head ? LF : NUL, from);
+      to = at === -1 ? tail.length : at + 1;
+    }
+    // live <= maxFrameBytes here (the steps fail beyond it), so this always takes at least one byte
+    to = Math.min(to, tail.length, from + this.limits.maxFrameBytes + 1 - this.liveBytes);
+    this.appendOwned(tail, from, to);
+    if (to === tail.length) this.tail = null;
+    else this.tailOff = to;
+    return true;
+  }
+
+  /** After a frame or heart-beat: once the owned bytes are used up, work inside the tail chunk again. */
+  private leaveOwned(): void {
+    if (this.tail !== null && this.liveBytes === 0) {
+      const { tail, tailOff } = this;
+      this.borrow(tail);
+      this.start = tailOff;
+    }
+  }
+
+  private appendOwned(src: Buffer, from: number, to: number): void {
+    const at = this.ensureOwned(this.liveBytes + (to - from));
+    src.copy(this.store as Buffer, at, from, to);
+    this.buf = (this.store as Buffer).subarray(0, at + (to - from));
+  }
+
+  /**
+   * Make `store` hold the live bytes with room for `total` live bytes in all;
+   * returns the offset in `store` where new bytes go.
+   */
+  private ensureOwned(total: number, exact = false): number {
+    const live = this.liveBytes;
+    const store = this.store;
+    if (store !== null && this.start + total <= store.length) return this.buf.length;
+    // grow geometrically (amortized linear copying), but never far past one maximal frame
+    const cap = exact ? total : Math.max(total, Math.min(2 * total, this.limits.maxFrameBytes + 1), MIN_OWNED_BYTES);
+    const next = Buffer.allocUnsafeSlow(cap);
+    this.buf.copy(next, 0, this.start);
+    this.store = next;
+    this.buf = next.subarray(0, live);
+    this.start = 0;
+    return live;
+  }
+
+  /** Once content-length is known, size the owned buffer for the whole frame. */
+  private reserve(frameBytes: number): void {
+    if (this.store !== null) this.ensureOwned(frameBytes, true);
+  }
+
+  /**
+   * When push() returns: keep what is still needed in the owned buffer (the
+   * unfinished frame of a borrowed chunk; the rest of a tail left by a
+   * callback that threw) and shrink an owned buffer whose consumed prefix
+   * outweighs its live bytes.
+   */
+  private settle(): void {
+    if (this.state === State.Dead) {
+      this.release();
+      return;
+    }
+    const tail = this.tail;
+    if (tail !== null) {
+      this.tail = null;
+      this.appendOwned(tail, this.tailOff, tail.length);
+    }
+    const live = this.liveBytes;
+    if (live === 0) {
+      this.buf = EMPTY;
+      this.store = null;
+      this.start = 0;
+    } else if (this.store === null || this.start > live) {
+      this.own();
+    }
+  }
+
+  /** Move the live bytes into a new owned buffer (sized for the whole frame when its length is known). */
+  private own(): void {
+    const sized = this.state === State.BodyByLength;
+    this.store = null;
+    this.ensureOwned(sized ? Math.max(this.bodyEnd + 1, this.liveBytes) : this.liveBytes, sized);
+  }
+
+  private release(): void {
+    this.buf = EMPTY;
+    this.store = null;
+    this.start = 0;
+    this.tail = null;
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+  }
+
+  private resetFrame(): void {
+    this.state = State.Head;
+    this.scanned = 0;
+    this.lineStart = 0;
+    this.lines = 0;
+    this.headEnd = 0;
+    this.bodyEnd = 0;
+  }
+
+  // --- errors --------------------------------------------------------------
+
+  private fail(code: ErrorCode, detail: string): false {
+    this.state = State.Dead;
+    this.release();
+    this.onError(new StompError(code, detail));
+    return false;
+  }
+
+  private failLine(code: ErrorCode, detail: string): Line {
+    this.fail(code, detail);
+    return Line.Failed;
+  }
+}
+
+function parseCommand(head: string, eol: number): Command {
+  const s = head.slice(0, head.charCodeAt(eol - 1) === CR ? eol - 1 : eol); // STOMP 1.2: EOL may be CRLF
+  const command = knownCommand(s);
+  if (command === undefined) throw new StompError(ErrorCode.UNKNOWN_COMMAND, JSON.stringify(s));
+  return command;
+}
+
+/**
+ * The command constant equal to `s` (client and server commands, so test
+ * clients can parse too). A switch of string compares is cheaper than
+ * hashing the fresh string, and frames then share the constant.
+ */
+function knownCommand(s: string): Command | undefined {
+  switch (s) {
+    case 'MESSAGE': return 'MESSAGE';
+    case 'SEND': return 'SEND';
+    case 'ACK': return 'ACK';
+    case 'NACK': return 'NACK';
+    case 'SUBSCRIBE': return 'SUBSCRIBE';
+    case 'UNSUBSCRIBE': return 'UNSUBSCRIBE';
+    case 'RECEIPT': return 'RECEIPT';
+    case 'CONNECT': return 'CONNECT';
+    case 'STOMP': return 'STOMP';
+    case 'CONNECTED': return 'CONNECTED';
+    case 'BEGIN': return 'BEGIN';
+    case 'COMMIT': return 'COMMIT';
+    case 'ABORT': return 'ABORT';
+    case 'DISCONNECT': return 'DISCONNECT';
+    case 'ERROR': return 'ERROR';
+    default: return undefined;
+  }
+}
+
+/**
+ * End of the head (offset after its blank line) in a latin1 string, or -1
+ * when it is not complete or a line or header count is over its limit.
+ */
+function findHeadEnd(s: string, limits: Readonly<ParserLimits>): number {
+  let eol = s.indexOf('\n');
+  if (eol === -1 || lineLength(s, 0, eol) > limits.maxCommandBytes) return -1;
+  let headers = 0;
+  for (let from = eol + 1; ; from = eol + 1) {
+    eol = s.indexOf('\n', from);
+    if (eol === -1) return -1;
+    const len = lineLength(s, from, eol);
+    if (len === 0) return eol + 1 > limits.maxFrameBytes ? -1 : eol + 1;
+    if (len > limits.maxHeaderLineBytes || ++headers > limits.maxHeaders) return -1;
+  }
+}
+
+/** Length of the line [from, eol) without the CR of a CRLF. */
+function lineLength(s: string, from: number, eol: number): number {
+  return eol > from && s.charCodeAt(eol - 1) === CR ? eol - 1 - from : eol - from;
+}
+
+/** STOMP 1.2: content-length is a byte count, a non-negative decimal integer; -1 if invalid. */
+function parseLength(s: string): number {
+  if (s.length === 0 || s.length > 15) return s.length > 15 && /^[0-9]+$/.test(s) ? Infinity : -1;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * The header name in `head` [from, to), as a constant for the standard
+ * STOMP headers: a keyed store with a fresh string has to look the string up
+ * in V8's string table first, a constant is already there.
+ */
+function knownName(head: string, from: number, to: number): string {
+  const name = head.slice(from, to);
+  switch (name) {
+    case 'destination': return 'destination';
+    case 'subscription': return 'subscription';
+    case 'message-id': return 'message-id';
+    case 'content-type': return 'content-type';
+    case 'content-length': return 'content-length';
+    case 'id': return 'id';
+    case 'ack': return 'ack';
+    case 'receipt': return 'receipt';
+    case 'receipt-id': return 'receipt-id';
+    case 'transaction': return 'transaction';
+    case 'message': return 'message';
+    default: return name;
+  }
+}
+
+function resolveLimits(given: Partial<ParserLimits> | undefined): Readonly<ParserLimits> {
+  const limits: ParserLimits = { ...DEFAULT_PARSER_LIMITS };
+  for (const key of Object.keys(limits) as (keyof ParserLimits)[]) {
+    const v = given?.[key];
+    if (v === undefined) continue;
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`parser limit ${key} must be a positive integer, got ${String(v)}`);
+    limits[key] = v;
+  }
+  return Object.freeze(limits);
+}
