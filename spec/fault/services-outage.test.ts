@@ -38,7 +38,7 @@ t.test('restart Redis mid-stream', async (t) => {
   await fleet.until(() => fleet.tally(PER_USER).lost === 0, 60_000, 'every message delivered');
   const r = fleet.tally(PER_USER);
   t.equal(r.lost, 0, 'lost');
-  recordResult({ test: 'restart Redis mid-stream (1 s down)', ...r, retries, recoveredMs: Date.now() - restartedAt });
+  recordResult({ test: 'restart Redis mid-stream (1 s down)', ...r, retries, recoveryMs: fleet.recoveryMs(restartedAt) });
 });
 
 t.test('stop Kafka for 5 s mid-stream', async (t) => {
@@ -65,5 +65,5 @@ t.test('stop Kafka for 5 s mid-stream', async (t) => {
   await fleet.until(() => fleet.tally(PER_USER).lost === 0, 90_000, 'every message delivered');
   const r = fleet.tally(PER_USER);
   t.equal(r.lost, 0, 'lost');
-  recordResult({ test: 'stop (SIGSTOP) Kafka for 5 s mid-stream', ...r, retries, recoveredMs: Date.now() - pausedAt });
+  recordResult({ test: 'stop (SIGSTOP) Kafka for 5 s mid-stream', ...r, retries, recoveryMs: fleet.recoveryMs(pausedAt) });
 });

@@ -7,6 +7,8 @@ export interface TestBroker {
   port: number;
   tcpPort: number | null;
   url: string;
+  /** http://127.0.0.1:<port> (for SockJS and plain HTTP requests). */
+  httpUrl: string;
   client(opts?: RawClientOptions & { path?: string }): Promise<RawClient>;
   /** A raw client already CONNECTed as `login`. */
   user(login: string, opts?: RawClientOptions & { path?: string }): Promise<RawClient>;
@@ -16,13 +18,19 @@ interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-export async function startBroker(t: Teardown, options: BrokerOptions = {}): Promise<TestBroker> {
+export interface StartHooks {
+  /** Runs after createBroker() and before listen(): add Fastify routes (`broker.app.get(...)`), handlers, ... */
+  beforeListen?(broker: StompBroker): void | Promise<void>;
+}
+
+export async function startBroker(t: Teardown, options: BrokerOptions = {}, hooks: StartHooks = {}): Promise<TestBroker> {
   const broker = createBroker({ port: 0, host: '127.0.0.1', logLevel: process.env.LOG_LEVEL ?? 'silent', ...options }, { env: false });
   const clients: RawClient[] = [];
   t.teardown(async () => {
     for (const c of clients) c.close();
     await broker.close();
   });
+  await hooks.beforeListen?.(broker);
   const addr = await broker.listen();
   const url = `ws://127.0.0.1:${addr.port}`;
   const client = async (opts: RawClientOptions & { path?: string } = {}): Promise<RawClient> => {
@@ -35,6 +43,7 @@ export async function startBroker(t: Teardown, options: BrokerOptions = {}): Pro
     port: addr.port,
     tcpPort: addr.tcpPort,
     url,
+    httpUrl: `http://127.0.0.1:${addr.port}`,
     client,
     async user(login, opts) {
       const c = await client(opts);

@@ -23,6 +23,8 @@ export class RawClient {
   closed = false;
   closeCode: number | null = null;
   protocol = '';
+  /** Every WebSocket message as received (bytes and whether it was binary), in order. */
+  readonly wsMessages: Array<{ data: Buffer; binary: boolean }> = [];
   private waiters: Array<() => void> = [];
   private readonly parser: FrameParser;
   private ws: WebSocket | null = null;
@@ -59,7 +61,10 @@ export class RawClient {
       });
       ws.on('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
       ws.on('error', reject);
-      ws.on('message', (data: Buffer) => c.parser.push(data));
+      ws.on('message', (data: Buffer, binary: boolean) => {
+        c.wsMessages.push({ data, binary });
+        c.parser.push(data);
+      });
       ws.on('close', (code) => {
         c.closed = true;
         c.closeCode = code;
@@ -93,6 +98,12 @@ export class RawClient {
     const buf = Buffer.isBuffer(frame) ? frame : typeof frame === 'string' ? Buffer.from(frame) : encodeFrame(frame, this.version);
     if (this.ws) this.ws.send(buf);
     else this.sock!.write(buf);
+  }
+
+  /** Send a string as one WebSocket text message (TCP: as bytes). */
+  sendText(text: string): void {
+    if (this.ws) this.ws.send(text, { binary: false });
+    else this.sock!.write(text);
   }
 
   /** Wait until `pred` holds (re-checked on every incoming event), or fail after `ms`. */

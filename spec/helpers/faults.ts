@@ -140,6 +140,8 @@ export interface FleetUser {
   client: Client;
   /** Message bodies received, in arrival order. */
   received: string[];
+  /** Arrival times (ms), parallel to `received`. */
+  at: number[];
   errors: string[];
   connects: number;
 }
@@ -161,7 +163,7 @@ export class Fleet {
     private readonly opts: FleetOptions,
   ) {
     for (const name of names) {
-      const u: FleetUser = { name, received: [], errors: [], connects: 0, client: null as unknown as Client };
+      const u: FleetUser = { name, received: [], at: [], errors: [], connects: 0, client: null as unknown as Client };
       const client = new Client({
         webSocketFactory: () => new WebSocket(opts.url(name, u.connects), ['v12.stomp']),
         connectHeaders: { login: name },
@@ -181,6 +183,7 @@ export class Fleet {
           opts.destination ?? '/user/queue/x',
           (m: IMessage) => {
             u.received.push(m.body);
+            u.at.push(Date.now());
             if (ack !== 'auto') m.ack();
           },
           { ack, receipt },
@@ -207,6 +210,24 @@ export class Fleet {
   /** Wait (bounded) until `pred` holds. */
   async until(pred: () => boolean, ms: number, what: string): Promise<void> {
     await waitFor(pred, { timeoutMs: ms, intervalMs: 20, what });
+  }
+
+  /**
+   * Time to recover from a fault at `faultAt`: the longest pause any user saw
+   * between its last delivery before the fault and its next one after it.
+   */
+  recoveryMs(faultAt: number): number {
+    let worst = 0;
+    for (const u of this.users.values()) {
+      let before = 0;
+      let after = 0;
+      for (const t of u.at) {
+        if (t <= faultAt) before = t;
+        else if (!after) after = t;
+      }
+      if (before && after) worst = Math.max(worst, after - before);
+    }
+    return worst;
   }
 
   allSubscribed(): boolean {

@@ -1,0 +1,126 @@
+/**
+ * Configuration: one typed defaults object, overridden by the environment
+ * (DESIGN.md names) and options; bad values fail at start with a clear error.
+ */
+import t from 'tap';
+import { DEFAULTS, fromEnv, parseUsers, resolveConfig, type BrokerConfig, type DeepPartial } from '../../src/config.js';
+import { createBroker } from '../../src/index.js';
+
+t.test('defaults (DESIGN.md configuration contract)', async (t) => {
+  const c = resolveConfig();
+  t.same(c, DEFAULTS, 'nothing given: the defaults');
+  t.not(c, DEFAULTS, 'a copy');
+  t.not(c.limits, DEFAULTS.limits, 'a deep copy');
+  t.equal(DEFAULTS.port, 8080);
+  t.equal(DEFAULTS.host, '0.0.0.0');
+  t.same(DEFAULTS.endpoints, ['/ws']);
+  t.equal(DEFAULTS.tcpPort, null, 'TCP off');
+  t.equal(DEFAULTS.redisUrl, null, 'memory registry and inbox');
+  t.equal(DEFAULTS.kafkaBrokers, null, 'memory bus');
+  t.equal(DEFAULTS.nodeId, null, 'generated');
+  t.equal(DEFAULTS.clusterPrefix, 'stomp-cluster');
+  t.same(DEFAULTS.appPrefixes, ['/app']);
+  t.same(DEFAULTS.topicPrefixes, ['/topic']);
+  t.same(DEFAULTS.queuePrefixes, ['/queue']);
+  t.equal(DEFAULTS.userPrefix, '/user');
+  t.same(DEFAULTS.users, {});
+  t.same([DEFAULTS.heartbeat.outgoingMs, DEFAULTS.heartbeat.incomingMs], [10000, 10000]);
+});
+
+t.test('options merge over the defaults, nested objects field by field', async (t) => {
+  const c = resolveConfig({ port: 0, limits: { maxFrameBytes: 2048 }, heartbeat: { outgoingMs: 5 } });
+  t.equal(c.port, 0);
+  t.equal(c.limits.maxFrameBytes, 2048);
+  t.equal(c.limits.maxHeaders, DEFAULTS.limits.maxHeaders, 'other limits kept');
+  t.equal(c.heartbeat.outgoingMs, 5);
+  t.equal(c.heartbeat.incomingMs, DEFAULTS.heartbeat.incomingMs);
+  const later = resolveConfig({ port: 1, users: { a: '1', b: '2' } }, { port: 2, users: { c: '3' } });
+  t.equal(later.port, 2, 'later parts win');
+  t.same(later.users, { c: '3' }, 'users are replaced, not merged');
+  t.equal(resolveConfig({ port: undefined }).port, 8080, 'undefined does not override');
+});
+
+t.test('validation: bad combinations fail at start', async (t) => {
+  const bad: Array<[string, DeepPartial<BrokerConfig>, RegExp]> = [
+    ['negative port', { port: -1 }, /port/],
+    ['port too large', { port: 65536 }, /port/],
+    ['fractional port', { port: 80.5 }, /port/],
+    ['tcp port too large', { tcpPort: 70000 }, /tcpPort/],
+    ['only REDIS_URL', { redisUrl: 'redis://127.0.0.1:6379' }, /REDIS_URL and KAFKA_BROKERS/],
+    ['only KAFKA_BROKERS', { kafkaBrokers: '127.0.0.1:9092' }, /REDIS_URL and KAFKA_BROKERS/],
+    ['app prefix without /', { appPrefixes: ['app'] }, /prefix "app"/],
+    ['topic prefix ending in /', { topicPrefixes: ['/topic/'] }, /prefix "\/topic\/"/],
+    ['user prefix "/"', { userPrefix: '/' }, /prefix "\/"/],
+    ['the same prefix twice', { appPrefixes: ['/topic'] }, /distinct/],
+    ['no endpoint', { endpoints: [] }, /endpoint/],
+    ['endpoint without /', { endpoints: ['ws'] }, /endpoint "ws"/],
+    ['zero limit', { limits: { maxFrameBytes: 0 } }, /limits\.maxFrameBytes/],
+    ['fractional limit', { limits: { maxHeaders: 1.5 } }, /limits\.maxHeaders/],
+    ['ws message smaller than a frame', { limits: { maxFrameBytes: 4096, maxWebSocketMessageBytes: 1024 } }, /maxWebSocketMessageBytes/],
+    ['negative heart-beat', { heartbeat: { outgoingMs: -1 } }, /heart-beat/],
+    ['grace factor below 1', { heartbeat: { graceFactor: 0.5 } }, /graceFactor/],
+    ['bad NODE_ID', { nodeId: 'node 1/a' }, /NODE_ID/],
+    ['bad CLUSTER_PREFIX', { clusterPrefix: 'a b' }, /CLUSTER_PREFIX/],
+    ['cluster heartbeat not shorter than the TTL', { cluster: { heartbeatIntervalMs: 6000, nodeTtlMs: 6000 } }, /heartbeatIntervalMs/],
+  ];
+  for (const [name, part, re] of bad) t.throws(() => resolveConfig(part), re, name);
+  // Several problems are reported together.
+  t.throws(() => resolveConfig({ port: -1, endpoints: ['x'] }), /port[\s\S]*endpoint "x"/, 'every problem listed');
+  t.doesNotThrow(() => resolveConfig({ redisUrl: 'redis://127.0.0.1:6379', kafkaBrokers: '127.0.0.1:9092' }), 'both is fine');
+  t.doesNotThrow(() => resolveConfig({ port: 0, tcpPort: 0, nodeId: 'node-1.a_b' }), 'port 0 and a valid node id');
+});
+
+t.test('fromEnv maps the DESIGN.md environment variables', async (t) => {
+  t.same(fromEnv({}), {}, 'nothing set: nothing overridden');
+  const env = {
+    PORT: '9090',
+    HOST: '127.0.0.1',
+    STOMP_ENDPOINTS: '/ws, /stomp ,,',
+    STOMP_TCP_PORT: '61613',
+    REDIS_URL: 'redis://10.0.0.1:6379/2',
+    KAFKA_BROKERS: 'k1:9092,k2:9092',
+    NODE_ID: 'node-a',
+    CLUSTER_PREFIX: 'chat-prod',
+    STOMP_USERS: 'alice:secret, bob:pa:ss',
+  };
+  const p = fromEnv(env);
+  t.same(p, {
+    port: 9090,
+    host: '127.0.0.1',
+    endpoints: ['/ws', '/stomp'],
+    tcpPort: 61613,
+    redisUrl: 'redis://10.0.0.1:6379/2',
+    kafkaBrokers: 'k1:9092,k2:9092',
+    nodeId: 'node-a',
+    clusterPrefix: 'chat-prod',
+    users: { alice: 'secret', bob: 'pa:ss' },
+  });
+  const c = resolveConfig(p);
+  t.equal(c.port, 9090);
+  t.equal(c.tcpPort, 61613);
+  t.same(c.users, { alice: 'secret', bob: 'pa:ss' });
+  t.equal(resolveConfig(p, { port: 1234 }).port, 1234, 'options override the environment');
+  t.throws(() => fromEnv({ PORT: 'eighty' }), /PORT/);
+  t.throws(() => fromEnv({ STOMP_TCP_PORT: '-5' }), /STOMP_TCP_PORT/);
+  t.throws(() => fromEnv({ STOMP_USERS: 'alice' }), /STOMP_USERS/);
+  t.throws(() => fromEnv({ STOMP_USERS: ':nopass' }), /STOMP_USERS/);
+  t.same(parseUsers(''), {});
+  t.same(fromEnv({ PORT: '' }), {}, 'empty values are unset');
+});
+
+t.test('createBroker reads the environment unless told not to', async (t) => {
+  const saved = process.env.STOMP_ENDPOINTS;
+  process.env.STOMP_ENDPOINTS = '/from-env';
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.STOMP_ENDPOINTS;
+    else process.env.STOMP_ENDPOINTS = saved;
+  });
+  const withEnv = createBroker({ logLevel: 'silent' });
+  const withoutEnv = createBroker({ logLevel: 'silent' }, { env: false });
+  const overridden = createBroker({ logLevel: 'silent', endpoints: ['/opt'] });
+  t.teardown(() => Promise.all([withEnv.close(), withoutEnv.close(), overridden.close()]));
+  t.same(withEnv.config.endpoints, ['/from-env']);
+  t.same(withoutEnv.config.endpoints, ['/ws']);
+  t.same(overridden.config.endpoints, ['/opt']);
+  t.throws(() => createBroker({ port: -2, logLevel: 'silent' }, { env: false }), /port/, 'invalid options throw at creation');
+});

@@ -1,0 +1,126 @@
+/**
+ * /topic pub/sub (exact and Ant-pattern subscriptions, never kept) and /queue
+ * point-to-point (kept, bounded, while nobody subscribes; flushed on
+ * subscribe), over real WebSockets.
+ */
+import t from 'tap';
+import { DEFAULTS } from '../../src/config.js';
+import { startBroker } from '../helpers/broker.js';
+import { raw } from '../helpers/stomp-assert.js';
+
+const text = (f: { body: Buffer }): string => f.body.toString();
+
+t.test('/topic: every subscriber of every session gets each message', async (t) => {
+  const b = await startBroker(t);
+  const a = await b.user('a');
+  const c = await b.user('c');
+  const sender = await b.user('sender');
+  await a.subscribe('sub-a', '/topic/news');
+  await c.subscribe('sub-c', '/topic/news');
+  await sender.subscribe('own', '/topic/news');
+  sender.send(raw('SEND', { destination: '/topic/news', 'content-type': 'text/plain', 'x-custom': 'kept', receipt: 'not-passed-on' }, 'extra!'));
+  const [ma, mc, ms] = await Promise.all([a.next('MESSAGE'), c.next('MESSAGE'), sender.next('MESSAGE')]);
+  for (const [m, sub] of [
+    [ma!, 'sub-a'],
+    [mc!, 'sub-c'],
+    [ms!, 'own'],
+  ] as const) {
+    t.equal(text(m), 'extra!');
+    t.equal(m.headers['destination'], '/topic/news');
+    t.equal(m.headers['subscription'], sub, 'subscription is the receiving subscription id');
+    t.ok(m.headers['message-id'], 'message-id');
+    t.equal(m.headers['content-type'], 'text/plain', 'content-type passed on');
+    t.equal(m.headers['content-length'], '6');
+    t.equal(m.headers['x-custom'], 'kept', 'application headers passed on');
+    t.notOk('receipt' in m.headers, 'the SEND receipt header is not passed on');
+  }
+  t.equal(ma!.headers['message-id'], mc!.headers['message-id'], 'one message, one id');
+  // UNSUBSCRIBE stops delivery.
+  await a.subscribe('other', '/topic/other');
+  a.send(raw('UNSUBSCRIBE', { id: 'sub-a', receipt: 'u' }));
+  await a.next('RECEIPT');
+  await b.broker.publish('/topic/news', 'after unsubscribe');
+  t.equal(text(await c.next('MESSAGE')), 'after unsubscribe');
+  await b.broker.publish('/topic/other', 'marker');
+  t.equal(text(await a.next('MESSAGE')), 'marker', 'nothing arrived after UNSUBSCRIBE');
+});
+
+t.test('/topic: Ant-pattern subscriptions', async (t) => {
+  const b = await startBroker(t);
+  const star = await b.user('star');
+  const deep = await b.user('deep');
+  const room = await b.user('room');
+  await star.subscribe('s', '/topic/a.*');
+  await deep.subscribe('s', '/topic/**');
+  await room.subscribe('s', '/topic/room/{id}');
+  await b.broker.publish('/topic/b.x', 'b.x');
+  await b.broker.publish('/topic/a.one', 'a.one');
+  await b.broker.publish('/topic/room/1/extra', 'room/1/extra');
+  await b.broker.publish('/topic/room/7', 'room/7');
+  const s = await star.next('MESSAGE');
+  t.equal(text(s), 'a.one', '/topic/a.* matched /topic/a.one and not /topic/b.x');
+  t.equal(s.headers['destination'], '/topic/a.one', 'MESSAGE destination is the concrete one');
+  t.equal(s.headers['subscription'], 's');
+  t.same((await deep.messages(4)).map(text), ['b.x', 'a.one', 'room/1/extra', 'room/7'], '/topic/** matched all, in order');
+  t.equal(text(await room.next('MESSAGE')), 'room/7', '{id} matches one segment only');
+  await b.broker.publish('/topic/a.marker', 'end');
+  t.equal(text(await star.next('MESSAGE')), 'end');
+  await b.broker.publish('/topic/room/end', 'end');
+  t.equal(text(await room.next('MESSAGE')), 'end');
+});
+
+t.test('/topic: messages are never kept for later subscribers', async (t) => {
+  const b = await startBroker(t);
+  await b.broker.publish('/topic/late', 'nobody listening');
+  const sender = await b.user('sender');
+  sender.send(raw('SEND', { destination: '/topic/late', receipt: 'sent' }, 'nobody either'));
+  await sender.next('RECEIPT');
+  const c = await b.user('late');
+  await c.subscribe('s', '/topic/late');
+  await b.broker.publish('/topic/late', 'live');
+  t.equal(text(await c.next('MESSAGE')), 'live', 'only what was published after subscribing');
+});
+
+t.test('server-side publish: content types', async (t) => {
+  const b = await startBroker(t);
+  const c = await b.user('c');
+  await c.subscribe('s', '/topic/types');
+  await b.broker.publish('/topic/types', { a: 1, list: [1, 2] });
+  await b.broker.publish('/topic/types', 'plain text é');
+  await b.broker.publish('/topic/types', Buffer.from([0, 1, 2, 0]), { 'content-type': 'application/octet-stream' });
+  const [json, str, bin] = await c.messages(3);
+  t.equal(json!.headers['content-type'], 'application/json');
+  t.same(JSON.parse(text(json!)), { a: 1, list: [1, 2] });
+  t.equal(str!.headers['content-type'], 'text/plain;charset=UTF-8');
+  t.equal(text(str!), 'plain text é');
+  t.equal(str!.headers['content-length'], String(Buffer.byteLength('plain text é')));
+  t.equal(bin!.headers['content-type'], 'application/octet-stream');
+  t.same([...bin!.body], [0, 1, 2, 0], 'binary bodies with NULs survive');
+});
+
+t.test('/queue: kept while nobody subscribes (bounded), flushed in order on subscribe', async (t) => {
+  const b = await startBroker(t, { limits: { maxQueueDepth: 3 } });
+  const producer = await b.user('producer');
+  for (let i = 1; i <= 5; i++) producer.send(raw('SEND', { destination: '/queue/backlog' }, `m${i}`));
+  producer.send(raw('SEND', { destination: '/queue/backlog', receipt: 'all-sent' }, 'm6'));
+  await producer.next('RECEIPT');
+  const c = await b.user('consumer');
+  await c.subscribe('s', '/queue/backlog');
+  const kept = await c.messages(3);
+  t.same(kept.map(text), ['m4', 'm5', 'm6'], 'at most maxQueueDepth kept (the newest), in order');
+  for (const m of kept) t.equal(m.headers['destination'], '/queue/backlog');
+  await b.broker.publish('/queue/backlog', 'marker');
+  t.equal(text(await c.next('MESSAGE')), 'marker', 'nothing more was kept');
+  t.equal(DEFAULTS.limits.maxQueueDepth, 10_000);
+});
+
+t.test('/queue: a queue with a subscriber does not keep messages', async (t) => {
+  const b = await startBroker(t);
+  const first = await b.user('first');
+  await first.subscribe('s', '/queue/direct');
+  await b.broker.publish('/queue/direct', 'to first');
+  t.equal(text(await first.next('MESSAGE')), 'to first');
+  const second = await b.user('second');
+  await second.subscribe('s', '/queue/direct');
+  t.equal(b.broker.core.queues.depth('/queue/direct'), 0, 'nothing waiting');
+});

@@ -1,0 +1,50 @@
+/**
+ * Bounded waiting for tests: poll a condition until it holds or a deadline
+ * passes. Never a fixed sleep used as synchronisation.
+ */
+
+export interface WaitOptions {
+  /** Give up after this long (ms). Default 5000. */
+  timeoutMs?: number;
+  /** Poll period (ms). Default 10. */
+  intervalMs?: number;
+  /** What was awaited, for the error message. */
+  what?: string;
+}
+
+/** Resolves with the first truthy value of `check()`; rejects at the deadline. */
+export async function waitFor<T>(check: () => T | Promise<T>, opts: WaitOptions = {}): Promise<NonNullable<T>> {
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const intervalMs = opts.intervalMs ?? 10;
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+      lastErr = undefined;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() >= deadline) {
+      const why = lastErr instanceof Error ? ` (last error: ${lastErr.message})` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what ?? 'condition'}${why}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Races `p` against a deadline. */
+export async function within<T>(p: Promise<T>, timeoutMs: number, what = 'operation'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

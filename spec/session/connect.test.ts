@@ -1,0 +1,262 @@
+/**
+ * The session core without a server (in-memory Connection): CONNECT/STOMP,
+ * version and heart-beat negotiation, CONNECTED headers, authentication,
+ * connect timeout, heart-beat timeout.
+ */
+import t from 'tap';
+import { ErrorCode, StompError } from '../../src/errors.js';
+import { DEFAULTS } from '../../src/config.js';
+import { negotiateHeartBeat, negotiateVersion, parseHeartBeat } from '../../src/session/handlers/connect.js';
+import { startCore } from '../helpers/memory-connection.js';
+import { expectError, raw } from '../helpers/stomp-assert.js';
+
+function caught(fn: () => unknown): StompError | undefined {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof StompError) return e;
+    throw e;
+  }
+  return undefined;
+}
+
+t.test('negotiateVersion: highest common version; none means 1.0; no common one is coded', async (t) => {
+  t.equal(negotiateVersion(undefined), '1.0');
+  t.equal(negotiateVersion('1.0'), '1.0');
+  t.equal(negotiateVersion('1.1'), '1.1');
+  t.equal(negotiateVersion('1.2'), '1.2');
+  t.equal(negotiateVersion('1.0,1.1,1.2'), '1.2');
+  t.equal(negotiateVersion('1.2, 1.1'), '1.2');
+  t.equal(negotiateVersion('1.1,2.0'), '1.1');
+  const e = caught(() => negotiateVersion('2.0,3.1'));
+  t.equal(e?.code, ErrorCode.UNSUPPORTED_VERSION);
+  t.equal(e?.headers['version'], '1.0,1.1,1.2');
+});
+
+t.test('heart-beat header parsing and negotiation (STOMP 1.2 "Heart-beating")', async (t) => {
+  t.same(parseHeartBeat(undefined), [0, 0]);
+  t.same(parseHeartBeat('0,0'), [0, 0]);
+  t.same(parseHeartBeat('100,2000'), [100, 2000]);
+  t.same(parseHeartBeat(' 5 , 7 '), [5, 7]);
+  for (const bad of ['1', 'a,b', '-1,0', '1,2,3', '1;2', '1.5,2']) {
+    t.equal(caught(() => parseHeartBeat(bad))?.code, ErrorCode.INVALID_HEARTBEAT, bad);
+  }
+  // client cx,cy against server sx,sy: server writes every max(sx,cy) unless either is 0; reads every max(cx,sy).
+  const cases: Array<[[number, number], [number, number], { readMs: number; writeMs: number }]> = [
+    [[0, 0], [10000, 10000], { readMs: 0, writeMs: 0 }],
+    [[1000, 1000], [10000, 10000], { readMs: 10000, writeMs: 10000 }],
+    [[20000, 500], [10000, 10000], { readMs: 20000, writeMs: 10000 }],
+    [[500, 20000], [10000, 10000], { readMs: 10000, writeMs: 20000 }],
+    [[1000, 0], [10000, 10000], { readMs: 10000, writeMs: 0 }],
+    [[0, 1000], [10000, 10000], { readMs: 0, writeMs: 10000 }],
+    [[1000, 1000], [0, 0], { readMs: 0, writeMs: 0 }],
+    [[1000, 1000], [50, 0], { readMs: 0, writeMs: 1000 }],
+    [[1000, 1000], [0, 50], { readMs: 1000, writeMs: 0 }],
+  ];
+  for (const [client, server, want] of cases) t.same(negotiateHeartBeat(client, server), want, `${client} vs ${server}`);
+});
+
+t.test('version negotiation through a session', async (t) => {
+  const core = await startCore(t);
+  await t.test('no accept-version means STOMP 1.0', async (t) => {
+    const c = core.open();
+    c.send(raw('CONNECT', { login: 'old' }));
+    const f = await c.next('CONNECTED');
+    t.equal(f.headers['version'], '1.0');
+    t.equal(c.session.version, '1.0');
+  });
+  for (const [offer, want] of [
+    ['1.1', '1.1'],
+    ['1.2', '1.2'],
+    ['1.0,1.1', '1.1'],
+    ['1.1,1.0,1.2', '1.2'],
+  ] as const) {
+    await t.test(`accept-version:${offer} -> ${want}`, async (t) => {
+      const c = core.open();
+      c.send(raw('CONNECT', { 'accept-version': offer, host: 'h' }));
+      const f = await c.next('CONNECTED');
+      t.equal(f.headers['version'], want);
+    });
+  }
+  await t.test('no version in common: ERROR with a version header, then close', async (t) => {
+    const c = core.open();
+    c.send(raw('CONNECT', { 'accept-version': '2.0,3.0', host: 'h', receipt: 'c1' }));
+    await expectError(t, c, ErrorCode.UNSUPPORTED_VERSION, { receipt: 'c1', headers: { version: '1.0,1.1,1.2' } });
+    t.ok(c.ended, 'the session ended the connection');
+  });
+  await t.test('the STOMP command works like CONNECT, host is optional', async (t) => {
+    const c = core.open();
+    c.send(raw('STOMP', { 'accept-version': '1.2' }));
+    const f = await c.next('CONNECTED');
+    t.equal(f.headers['version'], '1.2');
+  });
+});
+
+t.test('CONNECTED headers', async (t) => {
+  const core = await startCore(t, { heartbeat: { outgoingMs: 4000, incomingMs: 6000 }, serverName: 'test-server/9' });
+  const named = core.open();
+  const f = await named.connect({ login: 'alice' });
+  t.equal(f.headers['version'], '1.2');
+  t.equal(f.headers['heart-beat'], '4000,6000', 'the server heart-beat settings');
+  t.equal(f.headers['server'], 'test-server/9');
+  t.equal(f.headers['session'], named.session.id);
+  t.equal(f.headers['user-name'], 'alice');
+  const anon = core.open();
+  const g = await anon.connect();
+  t.notOk('user-name' in g.headers, 'no user-name for an anonymous session');
+  t.not(g.headers['session'], f.headers['session'], 'session ids are unique');
+  t.equal(DEFAULTS.heartbeat.outgoingMs, 10000);
+  t.equal(DEFAULTS.heartbeat.incomingMs, 10000);
+});
+
+t.test('frames sent while CONNECT is being authenticated wait for it, in order', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const core = await startCore(t, {}, {
+    authenticate: async (ctx) => {
+      await gate;
+      return { name: ctx.headers['login']! };
+    },
+  });
+  const c = core.open();
+  c.send(raw('CONNECT', { 'accept-version': '1.2', login: 'slow' }) + raw('SUBSCRIBE', { id: '1', destination: '/topic/a', receipt: 's1' }));
+  release();
+  const first = await c.next();
+  t.equal(first.command, 'CONNECTED');
+  const second = await c.next();
+  t.equal(second.command, 'RECEIPT');
+  t.equal(second.headers['receipt-id'], 's1');
+});
+
+t.test('a connection that goes away while authenticating gets nothing written', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const core = await startCore(t, {}, {
+    authenticate: async (ctx) => {
+      if (ctx.headers['login'] === 'late') await gate;
+      return { name: ctx.headers['login']! };
+    },
+  });
+  const c = core.open();
+  c.send(raw('CONNECT', { 'accept-version': '1.2', login: 'late' }));
+  c.hangup();
+  release();
+  // A later session's round trip shows the first one's CONNECT finished processing.
+  const other = await core.user('other');
+  await other.subscribe('x', '/topic/x');
+  t.equal(c.log.length, 0, 'no frame written after the transport closed');
+  t.equal(core.broker.users.has('late'), false, 'the user was not registered');
+  t.notOk(core.broker.sessions.has(c.session), 'the session is gone');
+});
+
+t.test('authentication', async (t) => {
+  await t.test('default: login is the user name; no login is anonymous', async (t) => {
+    const core = await startCore(t);
+    const c = await core.user('bob');
+    t.equal(c.session.user, 'bob');
+    const a = await core.anonymous();
+    t.equal(a.session.user, null);
+  });
+  await t.test('users: wrong or missing passcode is AUTH_FAILED', async (t) => {
+    const core = await startCore(t, { users: { alice: 'secret' } });
+    const ok = await core.user('alice', { passcode: 'secret' });
+    t.equal(ok.session.user, 'alice');
+    const attempts: Array<Record<string, string>> = [{ login: 'alice', passcode: 'nope' }, { login: 'alice' }, { login: 'mallory', passcode: 'secret' }, {}];
+    for (const headers of attempts) {
+      const c = core.open();
+      c.send(raw('CONNECT', { 'accept-version': '1.2', ...headers }));
+      await expectError(t, c, ErrorCode.AUTH_FAILED);
+    }
+  });
+  await t.test('hook gets the CONNECT headers; false or a throw refuses', async (t) => {
+    const seen: Array<{ login: string | undefined; remote: string }> = [];
+    const core = await startCore(t, {}, {
+      authenticate: (ctx) => {
+        seen.push({ login: ctx.headers['login'], remote: ctx.remoteAddress });
+        if (ctx.headers['login'] === 'refused') return false;
+        if (ctx.headers['login'] === 'thrown') throw new Error('token expired');
+        return { name: `u:${ctx.headers['login']}` };
+      },
+    });
+    const c = await core.user('x');
+    t.equal(c.session.user, 'u:x');
+    for (const login of ['refused', 'thrown']) {
+      const bad = core.open();
+      bad.send(raw('CONNECT', { 'accept-version': '1.2', login }));
+      await expectError(t, bad, ErrorCode.AUTH_FAILED);
+    }
+    t.same(seen[0], { login: 'x', remote: 'memory' });
+  });
+});
+
+t.test('connect timeout: no CONNECT in time is an ERROR and a close', async (t) => {
+  const core = await startCore(t, { limits: { connectTimeoutMs: 30 } });
+  const c = core.open();
+  await expectError(t, c, ErrorCode.CONNECT_TIMEOUT);
+  // A session that did CONNECT in time is not affected.
+  const ok = core.open();
+  await ok.connect();
+  const late = core.open();
+  await expectError(t, late, ErrorCode.CONNECT_TIMEOUT);
+  t.notOk(ok.closed, 'the connected session stays open');
+  t.equal(DEFAULTS.limits.connectTimeoutMs, 10_000);
+});
+
+t.test('heart-beats', async (t) => {
+  await t.test('the server sends EOL heart-beats at the negotiated rate', async (t) => {
+    const core = await startCore(t, { heartbeat: { outgoingMs: 20, incomingMs: 0 } });
+    const c = core.open();
+    const f = await c.connect({ 'heart-beat': '0,20' });
+    t.equal(f.headers['heart-beat'], '20,0');
+    await c.until(() => c.heartbeats >= 3, 2000, '3 heart-beats');
+    t.pass('heart-beats arrive');
+  });
+  await t.test('no heart-beats when the client does not want them', async (t) => {
+    const core = await startCore(t, { heartbeat: { outgoingMs: 20, incomingMs: 20 } });
+    const quiet = core.open();
+    await quiet.connect({ 'heart-beat': '0,0' });
+    const loud = core.open();
+    await loud.connect({ 'heart-beat': '0,20' });
+    await loud.until(() => loud.heartbeats >= 3, 2000, 'heart-beats on the other session');
+    t.equal(quiet.heartbeats, 0, 'a 0,0 client gets no heart-beats');
+    t.notOk(quiet.closed, 'and is not timed out');
+  });
+  await t.test('a silent client is closed with HEARTBEAT_TIMEOUT after the window', async (t) => {
+    const core = await startCore(t, { heartbeat: { outgoingMs: 0, incomingMs: 30 } });
+    const c = core.open();
+    const started = Date.now();
+    await c.connect({ 'heart-beat': '30,0' });
+    await expectError(t, c, ErrorCode.HEARTBEAT_TIMEOUT);
+    t.ok(Date.now() - started >= 30 * DEFAULTS.heartbeat.graceFactor, 'not before the window (with the grace factor) passed');
+  });
+  await t.test('a client that heart-beats in time stays connected', async (t) => {
+    const core = await startCore(t, { heartbeat: { outgoingMs: 0, incomingMs: 30 } });
+    const c = core.open();
+    await c.connect({ 'heart-beat': '30,0' });
+    // Act as a well-behaved client: an EOL every 10 ms, twenty times (several windows).
+    let timer: NodeJS.Timeout | undefined;
+    const beating = new Promise<void>((resolve) => {
+      let beats = 0;
+      timer = setInterval(() => {
+        c.send('\n');
+        if (++beats >= 20) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 10);
+    });
+    t.teardown(() => clearInterval(timer));
+    const silent = core.open();
+    await silent.connect({ 'heart-beat': '30,0' });
+    await expectError(t, silent, ErrorCode.HEARTBEAT_TIMEOUT); // a silent peer in the same period is cut
+    await beating;
+    await c.subscribe('alive', '/topic/alive');
+    t.notOk(c.closed, 'still connected');
+  });
+  await t.test('an invalid heart-beat header is an ERROR', async (t) => {
+    const core = await startCore(t);
+    const c = core.open();
+    c.send(raw('CONNECT', { 'accept-version': '1.2', 'heart-beat': 'soon', receipt: 'hb' }));
+    await expectError(t, c, ErrorCode.INVALID_HEARTBEAT, { receipt: 'hb' });
+  });
+});
