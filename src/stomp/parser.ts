@@ -288,11 +288,17 @@ export class FrameParser {
     const avail = buf.length - base;
     // a small window first, so the body of a small frame is not decoded with its head
     for (let size = Math.min(avail, FAST_HEAD_FIRST_BYTES); ; size = Math.min(avail, FAST_HEAD_BYTES)) {
-      // Decoded as UTF-8, a window of single-byte characters (ASCII) keeps byte offsets;
-      // otherwise find the head in a latin1 decoding and decode just the head as UTF-8.
+      // Decoded as UTF-8, a window of single-byte characters (ASCII) keeps byte
+      // offsets: parse it in one walk that also checks the limits. Anything
+      // unusual (and any other window) takes the exact two-step route below.
       let s = buf.toString('utf8', base, base + size);
       const single = s.length === size;
-      if (!single) s = buf.toString('latin1', base, base + size);
+      if (single) {
+        const headEnd = this.tryParseHead(s);
+        if (headEnd !== -1) return this.afterHead(headEnd) === Line.Done;
+      } else {
+        s = buf.toString('latin1', base, base + size);
+      }
       const headEnd = findHeadEnd(s, this.limits);
       if (headEnd !== -1) {
         const head = single ? s.slice(0, headEnd) : buf.toString('utf8', base, base + headEnd);
@@ -302,14 +308,28 @@ export class FrameParser {
     }
   }
 
+  /** parseHead() within the limits, or -1 (head incomplete, over a limit, or invalid). */
+  private tryParseHead(s: string): number {
+    try {
+      return this.parseHead(s, this.limits);
+    } catch {
+      return -1; // invalid: reported by the exact route, once the head is complete and within limits
+    }
+  }
+
+  /** The head (`headEnd` bytes) is complete: parse it, then set up the body. */
   private endHead(headEnd: number, head?: string): Line {
     try {
-      this.parseHead(head ?? this.buf.toString('utf8', this.start, this.start + headEnd));
+      this.parseHead(head ?? this.buf.toString('utf8', this.start, this.start + headEnd), null);
     } catch (err) {
       /* c8 ignore next */
       if (!isStompError(err)) throw err; // only StompErrors are thrown in there
       return this.failLine(err.code, err.detail);
     }
+    return this.afterHead(headEnd);
+  }
+
+  private afterHead(headEnd: number): Line {
     this.headEnd = headEnd;
     this.scanned = headEnd;
     const cl = this.headers['content-length'];
@@ -328,25 +348,31 @@ export class FrameParser {
   }
 
   /**
-   * Build command and headers from the decoded head (command line through
-   * the blank line). LF, CR and ':' are ASCII, so they keep their meaning in
-   * a UTF-8 decoding.
+   * Set command and headers from `s`, which starts with a decoded head (LF,
+   * CR and ':' are ASCII, so they keep their meaning in a UTF-8 decoding).
+   * Returns the head's length through its blank line, or -1 when `s` holds no
+   * complete head or, given `limits`, the head is over one of them. Throws a
+   * StompError for an unknown command, a malformed header or a bad escape.
    */
-  private parseHead(head: string): void {
-    let eol = head.indexOf('\n');
-    this.command = parseCommand(head, eol);
+  private parseHead(s: string, limits: Readonly<ParserLimits> | null): number {
+    let eol = s.indexOf('\n');
+    if (eol === -1 || (limits !== null && lineLength(s, 0, eol) > limits.maxCommandBytes)) return -1;
+    const command = parseCommand(s, eol);
     const version = this.versionValue;
-    const escaped = escapesHeaders(this.command, version) && head.includes('\\');
+    const escaped = escapesHeaders(command, version) && s.includes('\\');
     const headers = Object.create(null) as Headers;
+    let count = 0;
     for (let from = eol + 1; ; from = eol + 1) {
-      eol = head.indexOf('\n', from);
-      const to = eol > from && head.charCodeAt(eol - 1) === CR ? eol - 1 : eol; // STOMP 1.2: EOL is LF or CRLF
+      eol = s.indexOf('\n', from);
+      if (eol === -1) return -1;
+      const to = eol > from && s.charCodeAt(eol - 1) === CR ? eol - 1 : eol; // STOMP 1.2: EOL is LF or CRLF
       if (to === from) break; // the blank line
-      const colon = head.indexOf(':', from);
+      if (limits !== null && (to - from > limits.maxHeaderLineBytes || ++count > limits.maxHeaders)) return -1;
+      const colon = s.indexOf(':', from);
       // STOMP 1.2: header = name ":" value, with a non-empty name
-      if (colon === -1 || colon >= to || colon === from) throw new StompError(ErrorCode.MALFORMED_HEADER, JSON.stringify(head.slice(from, to)));
-      let name = knownName(head, from, colon);
-      let value = head.slice(colon + 1, to);
+      if (colon === -1 || colon >= to || colon === from) throw new StompError(ErrorCode.MALFORMED_HEADER, JSON.stringify(s.slice(from, to)));
+      let name = knownName(s, from, colon);
+      let value = s.slice(colon + 1, to);
       if (escaped) {
         name = unescapeHeader(name, version);
         value = unescapeHeader(value, version);
@@ -354,7 +380,10 @@ export class FrameParser {
       // STOMP 1.2: if a header is repeated, only the first entry is used
       if (headers[name] === undefined) headers[name] = value;
     }
+    if (limits !== null && eol + 1 > limits.maxFrameBytes) return -1;
+    this.command = command;
     this.headers = headers;
+    return eol + 1;
   }
 
   /** Body of known length: wait for it plus its NUL. */

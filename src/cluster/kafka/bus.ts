@@ -743,7 +743,7 @@ export class KafkaBus implements Bus {
     const inFlight = [...this.parts.values()].map((p) => p.loop).filter((l): l is Promise<void> => l !== null);
     if (inFlight.length > 0) {
       const r = await boundedWait(Promise.all(inFlight), this.options.closeTimeoutMs);
-      if (r === 'timeout') this.log.warn({ nodeId }, 'bus handlers still running at leave; their envelopes stay uncommitted');
+      if (r === 'timeout') this.log.warn({ nodeId }, 'bus handlers still running at stop; their envelopes stay uncommitted');
     }
     if (commit) this.commit(true);
     this.acceptCommits = false;
