@@ -7,10 +7,7 @@
 // sendToUser from anywhere in the process, and serves the chat page and the
 // dashboard from examples/.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createBroker } from '../dist/index.js';
-
-const require = createRequire(import.meta.url);
+import { createBroker, stompjsBundlePath } from '../dist/index.js';
 const broker = createBroker(); // options over env (PORT, REDIS_URL, KAFKA_BROKERS, ...) over defaults
 
 // The original recipe: {"name","destination","messageBody"} sent to /app/chat
@@ -33,7 +30,7 @@ const page = (file) => async (_req, reply) => reply.type('text/html; charset=utf
 broker.app.get('/', page('./chat/index.html'));
 broker.app.get('/dashboard', page('./dashboard/index.html'));
 broker.app.get('/vendor/stomp.umd.min.js', async (_req, reply) =>
-  reply.type('application/javascript').send(readFileSync(require.resolve('@stomp/stompjs/bundles/stomp.umd.min.js'))),
+  reply.type('application/javascript').send(readFileSync(stompjsBundlePath())),
 );
 
 // Server-side pushes: a clock on a topic, every 5 s.

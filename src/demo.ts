@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { join, sep } from 'node:path';
 import type { StompBroker } from './index.js';
 
 const require = createRequire(import.meta.url);
@@ -16,6 +17,15 @@ interface ChatMessage {
   name?: unknown;
   destination?: unknown;
   messageBody?: unknown;
+}
+
+/** Path of @stomp/stompjs's browser bundle (its package "exports" do not list it, so go by the package root). */
+export function stompjsBundlePath(): string {
+  const main = require.resolve('@stomp/stompjs');
+  const marker = `node_modules${sep}@stomp${sep}stompjs${sep}`;
+  const i = main.lastIndexOf(marker);
+  if (i < 0) throw new Error(`cannot locate @stomp/stompjs from ${main}`);
+  return join(main.slice(0, i + marker.length), 'bundles', 'stomp.umd.min.js');
 }
 
 export function installDemo(broker: StompBroker): void {
@@ -32,7 +42,7 @@ export function installDemo(broker: StompBroker): void {
   broker.app.get('/dashboard', async (_req, reply) =>
     reply.type('text/html; charset=utf-8').send(readFileSync(fileURLToPath(new URL('../examples/dashboard/index.html', import.meta.url)), 'utf8')),
   );
-  const bundle = require.resolve('@stomp/stompjs/bundles/stomp.umd.min.js');
+  const bundle = stompjsBundlePath();
   broker.app.get('/vendor/stomp.umd.min.js', async (_req, reply) =>
     reply.type('application/javascript').send(readFileSync(bundle, 'utf8')),
   );

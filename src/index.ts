@@ -30,6 +30,7 @@ export { MemoryBus, MemoryBusHub } from './cluster/memory/bus.js';
 export { MemoryInbox } from './cluster/memory/inbox.js';
 export { Broker } from './broker/broker.js';
 export { jwtAuthenticate, type JwtOptions } from './broker/jwt.js';
+export { stompjsBundlePath } from './demo.js';
 
 export interface StompBroker {
   readonly config: BrokerConfig;
