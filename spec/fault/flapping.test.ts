@@ -11,7 +11,7 @@ import { RawClient } from '../helpers/client.js';
 import { recordResult, stream } from '../helpers/faults.js';
 import { waitFor } from '../helpers/wait.js';
 
-t.setTimeout(300_000);
+t.setTimeout(900_000);
 
 const TOTAL = 1000;
 

@@ -9,7 +9,7 @@ import { startKafka, startRedis, uniquePrefix } from '../helpers/services.js';
 import { startNode } from '../helpers/nodes.js';
 import { Fleet, recordResult, stream } from '../helpers/faults.js';
 
-t.setTimeout(300_000);
+t.setTimeout(900_000);
 
 const USERS = 100;
 const PER_USER = 100;

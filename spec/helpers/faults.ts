@@ -267,7 +267,7 @@ export async function stream(
   perUser: number,
   senders: Array<(user: string, body: string) => Promise<void>>,
   onAccepted: (total: number) => void = () => undefined,
-  deadlineMs = 120_000,
+  deadlineMs = 300_000,
 ): Promise<{ accepted: number; retries: number }> {
   let accepted = 0;
   let retries = 0;

@@ -67,13 +67,15 @@ export class Dispatcher {
     const user = env.user!;
     const nodes = await this.d.registry.nodesOf(user);
     const here = this.d.users.has(user);
-    const delivered = here ? this.deliverLocal(env) : 0;
+    const pending: Array<Promise<void>> = [];
+    const delivered = here ? this.deliverLocal(env, undefined, pending) : 0;
     const remote = nodes.filter((n) => n !== this.d.nodeId);
     if (remote.length === 0) {
       if (delivered === 0) await this.toInbox(env);
+      else if (pending.length > 0) await Promise.all(pending);
       return;
     }
-    await Promise.all(remote.map((n) => this.sendTo(n, env)));
+    await Promise.all([...remote.map((n) => this.sendTo(n, env)), ...pending]);
   }
 
   /**
@@ -134,7 +136,7 @@ export class Dispatcher {
         n++;
         continue;
       }
-      if (sub.session.deliver(sub, this.delivery(sub, env, replayEntry))) {
+      if (sub.session.deliver(sub, this.delivery(sub, env, replayEntry, flushes))) {
         n++;
         const f = flushes && sub.session.conn.flushed?.();
         if (f) flushes.push(f);
@@ -144,7 +146,7 @@ export class Dispatcher {
     return n;
   }
 
-  private delivery(sub: Subscription, env: Envelope, replayEntry?: { onAck: () => void }): Delivery {
+  private delivery(sub: Subscription, env: Envelope, replayEntry?: { onAck: () => void }, pending?: Array<Promise<void>>): Delivery {
     const route = sub.route as UserRoute;
     const destination = route.pattern ? route.userPrefix + env.destination : sub.destination;
     const headers = replayEntry ? { ...env.headers, [REPLAY_HEADER]: 'true' } : env.headers;
@@ -152,7 +154,13 @@ export class Dispatcher {
     if (replayEntry) {
       d.onAck = replayEntry.onAck; // a replayed message leaves the inbox once delivered (auto) or ACKed
     } else if (sub.ack !== 'auto' && this.keepable(env.destination)) {
-      d.onNack = () => void this.toInbox(env); // NACKed or unacked at session end: back to the inbox
+      // Client acks: write ahead. The message waits in the inbox until ACKed, so a NACK, a
+      // session that ends, or a node that crashes before the ACK leaves it there for replay.
+      const user = route.user;
+      const entry = this.d.inbox.append(user, env);
+      pending?.push(entry.then(() => undefined));
+      d.onAck = () => void entry.then((id) => this.d.inbox.remove(user, [id])).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox remove failed'));
+      d.onNack = () => void entry.then(() => this.nudge(user)).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox nudge failed'));
     }
     return d;
   }
@@ -167,15 +175,20 @@ export class Dispatcher {
     await this.d.inbox.append(env.user!, env);
     this.counters.inboxed++;
     // A session may have subscribed between our lookup and the append: make its node replay.
-    const nodes = await this.d.registry.nodesOf(env.user!);
+    await this.nudge(env.user!);
+  }
+
+  /** Make every node holding a session of `user` replay the user's inbox. */
+  private async nudge(user: string): Promise<void> {
+    const nodes = await this.d.registry.nodesOf(user);
     for (const n of nodes) {
-      if (n === this.d.nodeId) void this.replayUser(env.user!);
+      if (n === this.d.nodeId) void this.replayUser(user);
       else
         await this.d.bus
           .sendToNode(n, {
             id: this.d.newEnvelopeId(),
             kind: 'event',
-            user: env.user,
+            user,
             destination: EVENT_INBOX_REPLAY,
             headers: {},
             body: Buffer.alloc(0),
@@ -221,7 +234,8 @@ export class Dispatcher {
           else void this.d.inbox.remove(route.user, [e.entryId]).catch(() => undefined);
         };
         if (sub.session.deliver(sub, this.delivery(sub, e.env, { onAck }))) this.counters.replayed++;
-        else if (sub.session.state === 'connected') done.push(e.entryId); // already seen by this session
+        // Already seen by this session: drop the entry, unless it is this session's unacked write-ahead copy.
+        else if (sub.session.state === 'connected' && !sub.session.holdsUnacked(sub, e.env.id)) done.push(e.entryId);
       }
       batching = false;
       if (done.length > 0) await this.d.inbox.remove(route.user, done);

@@ -137,8 +137,8 @@ export interface InboxLimits {
 }
 
 export interface Inbox {
-  /** Append to `user`'s inbox (envelope `env.user` must equal `user`). */
-  append(user: string, env: Envelope): Promise<void>;
+  /** Append to `user`'s inbox (envelope `env.user` must equal `user`). Resolves with the entry id. */
+  append(user: string, env: Envelope): Promise<string>;
   /** Entries waiting for `user`, oldest first (expired ones excluded), at most `max`. */
   read(user: string, max?: number): Promise<InboxEntry[]>;
   /** Remove entries by id (after they were delivered). */

@@ -63,6 +63,7 @@ export class Session {
   private pending: Frame[] = [];
   private busy = false;
   private readonly unacked = new Map<string, Unacked>();
+  private readonly unackedKeys = new Set<string>();
   private ackSeq = 0;
   private readonly seen = new Set<string>();
   private readonly seenOrder: string[] = [];
@@ -220,7 +221,28 @@ export class Session {
 
   sendFrame(frame: OutFrame): void {
     if (this.state === 'closed') return;
-    this.writeRaw(encodeFrame(frame, this.version));
+    this.writeRaw(this.encode(frame));
+  }
+
+  /**
+   * Encode for this session's version. Headers the version cannot carry
+   * (STOMP 1.0 has no escaping: no EOL in a value, no colon in a name) are left
+   * out rather than failing the delivery, which would blame the sender and stop
+   * the message reaching the other subscribers.
+   */
+  private encode(frame: OutFrame): Buffer {
+    try {
+      return encodeFrame(frame, this.version);
+    } catch (err) {
+      if (!isStompError(err) || err.code !== ErrorCode.INVALID_HEADER) throw err;
+      const headers: Headers = {};
+      for (const k in frame.headers) {
+        const v = frame.headers[k]!;
+        if (k.length > 0 && !/[\r\n:]/.test(k) && !/[\r\n]/.test(v)) headers[k] = v;
+      }
+      this.log.debug({ command: frame.command }, 'dropped headers that this protocol version cannot carry');
+      return encodeFrame({ ...frame, headers }, this.version);
+    }
   }
 
   private writeRaw(buf: Buffer): void {
@@ -265,9 +287,10 @@ export class Session {
       // STOMP 1.2: MESSAGE carries an `ack` header matching ACK's `id` in client modes.
       if (this.version === '1.2') headers['ack'] = ackId;
       this.unacked.set(ackId, { sub, delivery: d });
+      this.unackedKeys.add(`${sub.id}\u0000${d.messageId}`);
     }
     for (const k in d.headers) if (!(k in headers)) headers[k] = d.headers[k]!;
-    this.writeRaw(encodeFrame({ command: 'MESSAGE', headers, body: d.body }, this.version));
+    this.writeRaw(this.encode({ command: 'MESSAGE', headers, body: d.body }));
     if (sub.ack === 'auto') d.onAck?.();
     return true;
   }
@@ -312,7 +335,13 @@ export class Session {
     }
   }
 
+  /** True while this session holds `messageId` on `sub` without an ACK/NACK yet. */
+  holdsUnacked(sub: Subscription, messageId: string): boolean {
+    return this.unackedKeys.has(`${sub.id}\u0000${messageId}`);
+  }
+
   private settle(u: Unacked, ack: boolean): void {
+    this.unackedKeys.delete(`${u.sub.id}\u0000${u.delivery.messageId}`);
     // A NACKed message may come back (redelivery): forget that this session saw it.
     if (!ack && u.delivery.dedupe) this.seen.delete(`${u.sub.id}\u0000${u.delivery.messageId}`);
     try {
@@ -355,7 +384,7 @@ export class Session {
     // whose ERROR handling then throws an uncaught exception instead of reporting the error.)
     headers['content-type'] = 'text/plain;charset=UTF-8';
     this.state = 'closing';
-    this.writeRaw(encodeFrame({ command: 'ERROR', headers, body: e.detail }, this.version));
+    this.writeRaw(this.encode({ command: 'ERROR', headers, body: e.detail }));
     this.close();
   }
 

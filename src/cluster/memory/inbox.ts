@@ -20,15 +20,17 @@ export class MemoryInbox implements Inbox {
     this.now = now;
   }
 
-  async append(user: string, env: Envelope): Promise<void> {
+  async append(user: string, env: Envelope): Promise<string> {
     let list = this.users.get(user);
     if (!list) {
       list = [];
       this.users.set(user, list);
     }
     this.seq += 1;
-    list.push({ entryId: `${this.now()}-${this.seq}`, at: this.now(), env });
+    const entryId = `${this.now()}-${this.seq}`;
+    list.push({ entryId, at: this.now(), env });
     if (list.length > this.limits.maxLength) list.splice(0, list.length - this.limits.maxLength);
+    return entryId;
   }
 
   async read(user: string, max = Number.POSITIVE_INFINITY): Promise<InboxEntry[]> {

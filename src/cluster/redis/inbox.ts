@@ -52,7 +52,7 @@ export class RedisInbox implements Inbox {
     this.redis = withScripts(this.conn.client);
   }
 
-  async append(user: string, env: Envelope): Promise<void> {
+  async append(user: string, env: Envelope): Promise<string> {
     const key = keys.userInbox(this.prefix, user);
     const res = await this.redis
       .multi()
@@ -61,6 +61,7 @@ export class RedisInbox implements Inbox {
       .exec();
     const failed = res?.find(([err]) => err);
     if (failed) throw failed[0];
+    return String(res?.[0]?.[1] ?? '');
   }
 
   async read(user: string, max?: number): Promise<InboxEntry[]> {
