@@ -14,7 +14,7 @@ import { CLIENT_COMMANDS, SERVER_COMMANDS, type Command, type StompVersion } fro
 import { FIXTURES, bytes, prng, run, type Run } from './fixtures/codec.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5702);
-const ROUNDS = Number(process.env.FUZZ_ROUNDS ?? 1500);
+const ROUNDS = Number(process.env.FUZZ_ROUNDS ?? 2000);
 const rnd = prng(SEED);
 const int = (n: number): number => Math.floor(rnd() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
@@ -75,7 +75,7 @@ function randomText(max: number): string {
 
 function randomFrame(version: StompVersion): { command: Command; headers: Record<string, string>; body: Buffer } {
   const command = pick(COMMANDS);
-  const raw = command === 'CONNECT' || command === 'CONNECTED' || version === '1.0';
+  const raw = command === 'CONNECT' || command === 'STOMP' || command === 'CONNECTED' || version === '1.0';
   const headers: Record<string, string> = {};
   const n = int(6);
   for (let i = 0; i < n; i++) {

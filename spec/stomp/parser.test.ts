@@ -184,6 +184,24 @@ t.test('a callback that throws while a spanning frame completes', async (t) => {
   t.same(buffered, ['SEND\n\ntwo\0SEND\n'.length, 'SEND\n\nthree\0'.length, 0], 'bufferedBytes seen from onFrame');
 });
 
+t.test('chunks queued by a callback that then throws are parsed on the next push', async (t) => {
+  const seen: string[] = [];
+  const parser = new FrameParser({
+    onFrame(f) {
+      seen.push(f.body.toString());
+      if (seen.length === 1) {
+        parser.push(bytes('SEND\n\nb\0'));
+        throw new Error('boom');
+      }
+    },
+    onError: t.fail,
+  });
+  t.throws(() => parser.push(bytes('SEND\n\na\0')), { message: 'boom' });
+  t.equal(parser.bufferedBytes, 'SEND\n\nb\0'.length, 'the queued chunk is kept');
+  parser.push(bytes('SEND\n\nc\0'));
+  t.same(seen, ['a', 'b', 'c'], 'in order');
+});
+
 t.test('push from inside onFrame is queued, not nested', async (t) => {
   const seen: string[] = [];
   const parser = new FrameParser({

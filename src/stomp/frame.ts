@@ -58,8 +58,12 @@ export function isServerCommand(s: string): s is ServerCommand {
   return (SERVER_COMMANDS as readonly string[]).includes(s);
 }
 
-/** Commands whose headers are never escaped (STOMP 1.2: "CONNECT and CONNECTED frames do not escape"). */
+/**
+ * Commands whose headers are never escaped (STOMP 1.2: "CONNECT and CONNECTED
+ * frames do not escape"). STOMP is CONNECT under another name, so it is not
+ * escaped either (a passcode with a backslash must not fail).
+ */
 export function escapesHeaders(command: string, version: StompVersion): boolean {
   if (version === '1.0') return false;
-  return command !== 'CONNECT' && command !== 'CONNECTED';
+  return command !== 'CONNECT' && command !== 'STOMP' && command !== 'CONNECTED';
 }

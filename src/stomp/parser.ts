@@ -20,7 +20,11 @@
  * Memory is bounded by the limits: a frame is rejected as soon as it is known
  * to exceed `maxFrameBytes` (a large `content-length` before any body byte is
  * buffered; a frame without NUL once it has buffered `maxFrameBytes` bytes),
- * so `bufferedBytes` never exceeds `maxFrameBytes` once `push()` returns.
+ * so `bufferedBytes` never exceeds `maxFrameBytes` once `push()` returns
+ * (unless a callback threw: then the rest of that chunk is kept as well).
+ *
+ * Headers are taken verbatim (STOMP 1.2: no trimming) from a UTF-8 decoding;
+ * escapes are decoded per `version`, except in CONNECT and CONNECTED.
  */
 
 import { ErrorCode, StompError, isStompError } from '../errors.js';
@@ -71,8 +75,7 @@ const NUL = 0x00;
 const MIN_OWNED_BYTES = 4096;
 const EMPTY = Buffer.alloc(0);
 
-
-/** Heads up to this many bytes are parsed by the fast path (see `fastHead`), which looks at FIRST bytes first. */
+/** The fast path (see `fastHead`) looks for the head in the first 512 bytes, then in the first 4 KiB. */
 const FAST_HEAD_FIRST_BYTES = 512;
 const FAST_HEAD_BYTES = 4096;
 
@@ -186,7 +189,6 @@ export class FrameParser {
     return next;
   }
 
-
   // --- main loop -----------------------------------------------------------
 
   private feed(chunk: Buffer): void {
@@ -276,36 +278,41 @@ export class FrameParser {
   }
 
   /**
-   * Fast path for a head wholly inside the first FAST_HEAD_BYTES of `buf`:
-   * decode that window once as latin1 (one char per byte, so string offsets
-   * are byte offsets and limits are exact) and walk its lines with string
-   * searches. Returns null when the head is not complete in the window or is
+   * Fast path for a head wholly inside the first bytes of `buf`: decode a
+   * window once and walk its lines with string searches instead of a byte
+   * scan per line. Offsets in the string must be byte offsets (so limits are
+   * exact): an all-ASCII window decoded as UTF-8 has them; otherwise the head
+   * is located in a latin1 decoding (one char per byte) and decoded again as
+   * UTF-8. Returns null when the head is not complete in the window or is
    * over a limit; the byte scanner then handles (or reports) it.
    */
   private fastHead(): boolean | null {
+    const avail = this.buf.length - this.start;
+    // a small window first, so the body of a small frame is not decoded with its head
+    const first = Math.min(avail, FAST_HEAD_FIRST_BYTES);
+    const done = this.fastHeadIn(first);
+    if (done !== null || first === avail) return done;
+    return this.fastHeadIn(Math.min(avail, FAST_HEAD_BYTES));
+  }
+
+  private fastHeadIn(size: number): boolean | null {
     const buf = this.buf;
     const base = this.start;
-    const avail = buf.length - base;
-    // a small window first, so the body of a small frame is not decoded with its head
-    for (let size = Math.min(avail, FAST_HEAD_FIRST_BYTES); ; size = Math.min(avail, FAST_HEAD_BYTES)) {
-      // Decoded as UTF-8, a window of single-byte characters (ASCII) keeps byte
-      // offsets: parse it in one walk that also checks the limits. Anything
-      // unusual (and any other window) takes the exact two-step route below.
-      let s = buf.toString('utf8', base, base + size);
-      const single = s.length === size;
-      if (single) {
-        const headEnd = this.tryParseHead(s);
-        if (headEnd !== -1) return this.afterHead(headEnd) === Line.Done;
-      } else {
-        s = buf.toString('latin1', base, base + size);
-      }
-      const headEnd = findHeadEnd(s, this.limits);
-      if (headEnd !== -1) {
-        const head = single ? s.slice(0, headEnd) : buf.toString('utf8', base, base + headEnd);
-        return this.endHead(headEnd, head) === Line.Done;
-      }
-      if (size === avail || size === FAST_HEAD_BYTES) return null;
+    // Decoded as UTF-8, a window of single-byte characters (ASCII) keeps byte
+    // offsets: parse it in one walk that also checks the limits. Anything
+    // unusual (and any other window) takes the exact two-step route below.
+    let s = buf.toString('utf8', base, base + size);
+    const single = s.length === size;
+    if (single) {
+      const headEnd = this.tryParseHead(s);
+      if (headEnd !== -1) return this.afterHead(headEnd) === Line.Done;
+    } else {
+      s = buf.toString('latin1', base, base + size);
     }
+    const headEnd = findHeadEnd(s, this.limits);
+    if (headEnd === -1) return null;
+    const head = single ? s.slice(0, headEnd) : buf.toString('utf8', base, base + headEnd);
+    return this.endHead(headEnd, head) === Line.Done;
   }
 
   /** parseHead() within the limits, or -1 (head incomplete, over a limit, or invalid). */
@@ -605,13 +612,14 @@ function findHeadEnd(s: string, limits: Readonly<ParserLimits>): number {
   let eol = s.indexOf('\n');
   if (eol === -1 || lineLength(s, 0, eol) > limits.maxCommandBytes) return -1;
   let headers = 0;
-  for (let from = eol + 1; ; from = eol + 1) {
-    eol = s.indexOf('\n', from);
-    if (eol === -1) return -1;
+  let from = eol + 1;
+  while ((eol = s.indexOf('\n', from)) !== -1) {
     const len = lineLength(s, from, eol);
     if (len === 0) return eol + 1 > limits.maxFrameBytes ? -1 : eol + 1;
     if (len > limits.maxHeaderLineBytes || ++headers > limits.maxHeaders) return -1;
+    from = eol + 1;
   }
+  return -1;
 }
 
 /** Length of the line [from, eol) without the CR of a CRLF. */
