@@ -57,7 +57,9 @@ export class StompServer {
     private readonly cfg: BrokerConfig,
     private readonly log: Logger,
   ) {
-    this.app = Fastify({ loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger, disableRequestLogging: true, forceCloseConnections: true });
+    // Request logs are info level: the http child logger keeps warnings and errors only.
+    const httpLog = log.child({ component: 'http' }, { level: 'warn' }) as unknown as FastifyBaseLogger;
+    this.app = Fastify({ loggerInstance: httpLog, forceCloseConnections: true });
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: cfg.limits.maxWebSocketMessageBytes,
