@@ -6,8 +6,7 @@
 import t from 'tap';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import type { RawClient } from '../helpers/client.js';
-import type { Asserts } from '../helpers/stomp-assert.js';
-import { raw } from '../helpers/stomp-assert.js';
+import { raw, type Asserts } from '../helpers/stomp-assert.js';
 
 const text = (f: { body: Buffer }): string => f.body.toString();
 
@@ -101,7 +100,7 @@ t.test('ACK modes on /queue', async (t) => {
     const other = await b.user('other');
     await a.subscribe('s', '/queue/ci', { ack: 'client-individual' });
     for (const n of [1, 2, 3]) await b.broker.publish('/queue/ci', `m${n}`);
-    const [m1, m2, m3] = await a.messages(3);
+    const [, m2, m3] = await a.messages(3);
     await other.subscribe('s', '/queue/ci', { ack: 'client-individual' });
     await confirmed(a, raw('ACK', { id: m2!.headers['ack']! }), 'ack-m2');
     await confirmed(a, raw('NACK', { id: m3!.headers['ack']! }), 'nack-m3');
@@ -111,7 +110,6 @@ t.test('ACK modes on /queue', async (t) => {
     a.close(); // drop the connection with m1 unacknowledged
     const n1 = await other.next('MESSAGE');
     t.equal(text(n1), 'm1', 'unacked at disconnect: redelivered to the other consumer');
-    void m1;
     await confirmed(other, raw('ACK', { id: n3.headers['ack']! }), 'ack-n3');
     await confirmed(other, raw('ACK', { id: n1.headers['ack']! }), 'ack-n1');
     other.close();

@@ -1,11 +1,16 @@
 /**
  * CONNECT over a real WebSocket: version negotiation, the STOMP command,
  * CONNECTED headers, heart-beating (negotiation, EOL heart-beats, timeout of
- * a silent client), the connect timeout.
+ * a silent client), the connect timeout; and who a session is: the default
+ * (login is the user name, with a warning at start), configured users with
+ * passcodes, a custom authenticate hook that looks at the HTTP upgrade
+ * request, and the authorizeSubscribe / authorizeSend hooks.
  */
+import { Writable } from 'node:stream';
 import t from 'tap';
+import { pino, type Logger } from 'pino';
 import { ErrorCode } from '../../src/errors.js';
-import { DEFAULTS } from '../../src/config.js';
+import { DEFAULTS, type AuthContext, type AuthorizeContext } from '../../src/config.js';
 import { startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
 
@@ -73,16 +78,18 @@ t.test('heart-beating', async (t) => {
   });
 
   await t.test('a client that heart-beats stays connected', async (t) => {
-    const c = await b.client();
-    await c.connect({ 'heart-beat': '50,0', login: 'beating' });
-    const silent = await b.client();
-    await silent.connect({ 'heart-beat': '50,0', login: 'silent2' });
-    const timer = setInterval(() => c.send('\n'), 15);
+    // A wider window than the other cases (300 ms * 1.5), so a loaded machine's timer jitter cannot fail it.
+    const wide = await startBroker(t, { heartbeat: { outgoingMs: 0, incomingMs: 300 } });
+    const c = await wide.client();
+    await c.connect({ 'heart-beat': '300,0', login: 'beating' });
+    const silent = await wide.client();
+    await silent.connect({ 'heart-beat': '300,0', login: 'silent2' });
+    const timer = setInterval(() => c.send('\n'), 30);
     t.teardown(() => clearInterval(timer));
     await expectError(t, silent, ErrorCode.HEARTBEAT_TIMEOUT);
-    // Well past its own window too: still connected and answering.
+    // Past its own window too: still connected and answering.
     await c.subscribe('s', '/topic/still-here');
-    await b.broker.publish('/topic/still-here', 'yes');
+    await wide.broker.publish('/topic/still-here', 'yes');
     t.equal((await c.next('MESSAGE')).body.toString(), 'yes');
     clearInterval(timer);
   });
@@ -95,7 +102,7 @@ t.test('heart-beating', async (t) => {
 });
 
 t.test('connect timeout', async (t) => {
-  const b = await startBroker(t, { limits: { connectTimeoutMs: 100 } });
+  const b = await startBroker(t, { limits: { connectTimeoutMs: 400 } });
   const ok = await b.user('punctual');
   await ok.subscribe('s', '/topic/t');
   const idle = await b.client();
@@ -103,4 +110,135 @@ t.test('connect timeout', async (t) => {
   await b.broker.publish('/topic/t', 'still here');
   t.equal((await ok.next('MESSAGE')).body.toString(), 'still here', 'a connected session is not affected');
   t.equal(DEFAULTS.limits.connectTimeoutMs, 10_000);
+});
+
+function capturingLogger(): { logger: Logger; lines: Array<{ level: number; msg: string }> } {
+  const lines: Array<{ level: number; msg: string }> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as { level: number; msg: string });
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'warn' }, stream), lines };
+}
+
+t.test('default: login is the user name; a warning is logged at start', async (t) => {
+  const { logger, lines } = capturingLogger();
+  const b = await startBroker(t, { logger });
+  t.ok(lines.some((l) => l.level === 40 && /login/.test(l.msg)), 'a warning says logins are not checked');
+  const c = await b.client();
+  const f = await c.connect({ login: 'anyone', passcode: 'whatever' });
+  t.equal(f.headers['user-name'], 'anyone');
+  const anon = await b.client();
+  t.notOk('user-name' in (await anon.connect()).headers, 'no login: anonymous');
+
+  const { logger: quiet, lines: none } = capturingLogger();
+  await startBroker(t, { logger: quiet, users: { a: 'b' } });
+  t.equal(none.filter((l) => l.level >= 40).length, 0, 'no warning when users are configured');
+});
+
+t.test('users: passcodes are checked', async (t) => {
+  const b = await startBroker(t, { users: { alice: 'secret', bob: 'hunter2' } });
+  const ok = await b.client();
+  t.equal((await ok.connect({ login: 'alice', passcode: 'secret' })).headers['user-name'], 'alice');
+  const observer = await b.client();
+  await observer.connect({ login: 'bob', passcode: 'hunter2' });
+  await observer.subscribe('s', '/topic/alive');
+  for (const [name, headers] of [
+    ['wrong passcode', { login: 'alice', passcode: 'guess' }],
+    ['no passcode', { login: 'alice' }],
+    ['unknown user', { login: 'eve', passcode: 'secret' }],
+    ["another user's passcode", { login: 'alice', passcode: 'hunter2' }],
+    ['no login', {}],
+  ] as const) {
+    const c = await b.client();
+    c.send(raw('CONNECT', { 'accept-version': '1.2', host: 'localhost', ...headers }));
+    const err = await expectError(t, c, ErrorCode.AUTH_FAILED);
+    t.ok(err.body.length > 0, `${name}: ERROR with a body`);
+  }
+  await b.broker.publish('/topic/alive', 'yes');
+  t.equal((await observer.next('MESSAGE')).body.toString(), 'yes', 'other sessions unaffected');
+});
+
+t.test('authenticate hook: decides from the upgrade request, or refuses', async (t) => {
+  const contexts: AuthContext[] = [];
+  const b = await startBroker(t, {
+    authenticate: async (ctx) => {
+      contexts.push(ctx);
+      const fromHeader = ctx.request?.headers['x-user'];
+      if (typeof fromHeader === 'string') return { name: fromHeader, attributes: { via: 'header' } };
+      const token = new URL(ctx.request?.url ?? '/', 'http://x').searchParams.get('token');
+      if (token === 'good-token') return { name: 'token-user' };
+      if (token === 'expired') throw new Error('token expired');
+      if (ctx.headers['login'] === 'guest') return null;
+      return false;
+    },
+  });
+  const byHeader = await b.client({ headers: { 'x-user': 'carol' } });
+  t.equal((await byHeader.connect()).headers['user-name'], 'carol');
+  t.equal(contexts[0]!.transport, 'websocket');
+  t.ok(contexts[0]!.remoteAddress.includes('127.0.0.1'), 'remote address');
+  t.equal(contexts[0]!.headers['accept-version'], '1.2', 'CONNECT headers');
+
+  const byQuery = await b.client({ path: '/ws?token=good-token' });
+  t.equal((await byQuery.connect()).headers['user-name'], 'token-user');
+
+  const guest = await b.client();
+  t.notOk('user-name' in (await guest.connect({ login: 'guest' })).headers, 'null: anonymous');
+
+  const refused = await b.client();
+  refused.send(raw('CONNECT', { 'accept-version': '1.2', login: 'nobody', receipt: 'c' }));
+  await expectError(t, refused, ErrorCode.AUTH_FAILED, { receipt: 'c' });
+
+  const thrown = await b.client({ path: '/ws?token=expired' });
+  thrown.send(raw('CONNECT', { 'accept-version': '1.2' }));
+  await expectError(t, thrown, ErrorCode.AUTH_FAILED);
+
+  // The authenticated name is what user destinations use.
+  await byHeader.subscribe('q', '/user/queue/x');
+  await b.broker.sendToUser('carol', '/queue/x', 'for carol');
+  t.equal((await byHeader.next('MESSAGE')).body.toString(), 'for carol');
+});
+
+t.test('authorizeSubscribe and authorizeSend refuse with FORBIDDEN', async (t) => {
+  const subs: AuthorizeContext[] = [];
+  const sends: AuthorizeContext[] = [];
+  const b = await startBroker(t, {
+    authorizeSubscribe: async (ctx) => {
+      subs.push(ctx);
+      return !ctx.destination.startsWith('/topic/admin');
+    },
+    authorizeSend: (ctx) => {
+      sends.push(ctx);
+      if (ctx.destination === '/topic/explode') throw new Error('policy engine down');
+      return ctx.principal?.name === 'admin' || !ctx.destination.startsWith('/topic/admin');
+    },
+  });
+  const user = await b.user('user');
+  await user.subscribe('ok', '/topic/public', { 'x-scope': 'read' });
+  t.equal(subs[0]!.destination, '/topic/public');
+  t.equal(subs[0]!.principal?.name, 'user');
+  t.ok(subs[0]!.sessionId);
+  t.equal(subs[0]!.headers['x-scope'], 'read');
+
+  user.send(raw('SUBSCRIBE', { id: 'no', destination: '/topic/admin/logs', receipt: 's' }));
+  await expectError(t, user, ErrorCode.FORBIDDEN, { receipt: 's' });
+
+  const admin = await b.user('admin');
+  await admin.subscribe('pub', '/topic/public');
+  admin.send(raw('SEND', { destination: '/topic/admin/cmd', receipt: 'a' }, 'allowed'));
+  t.equal((await admin.next('RECEIPT')).headers['receipt-id'], 'a');
+  t.equal(sends.at(-1)!.principal?.name, 'admin');
+
+  const sender = await b.user('sender');
+  sender.send(raw('SEND', { destination: '/topic/admin/cmd', receipt: 'x' }, 'refused'));
+  await expectError(t, sender, ErrorCode.FORBIDDEN, { receipt: 'x' });
+
+  const other = await b.user('other');
+  other.send(raw('SEND', { destination: '/topic/explode' }, 'hook throws'));
+  await expectError(t, other, ErrorCode.FORBIDDEN);
+
+  await b.broker.publish('/topic/public', 'fine');
+  t.equal((await admin.next('MESSAGE')).body.toString(), 'fine', 'other sessions unaffected');
 });

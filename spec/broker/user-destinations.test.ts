@@ -176,3 +176,23 @@ t.test("every session id the broker generates is refused in Spring's /queue/x-us
   const ok = resolver.classify('/queue/power-users');
   t.equal(ok.kind, 'queue', 'ordinary names containing "-user" are not refused');
 });
+
+t.test('client SEND to /user/{name}/chat; allowClientSendToUser:false refuses client SENDs to users', async (t) => {
+  const b = await startBroker(t);
+  const alice = await b.user('alice');
+  const bob = await b.user('bob');
+  await bob.subscribe('chat', '/user/bob/chat');
+  alice.send(raw('SEND', { destination: '/user/bob/chat' }, 'direct'));
+  const m = await bob.next('MESSAGE');
+  t.equal(text(m), 'direct');
+  t.equal(m.headers['destination'], '/user/bob/chat');
+
+  const locked = await startBroker(t, { allowClientSendToUser: false });
+  const a2 = await locked.user('alice');
+  const b2 = await locked.user('bob');
+  await b2.subscribe('q', '/user/queue/x');
+  a2.send(raw('SEND', { destination: '/user/bob/queue/x', receipt: 's' }, 'nope'));
+  await expectError(t, a2, ErrorCode.FORBIDDEN, { receipt: 's' });
+  await locked.broker.sendToUser('bob', '/queue/x', 'server code still can');
+  t.equal(text(await b2.next('MESSAGE')), 'server code still can');
+});

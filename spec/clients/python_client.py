@@ -63,7 +63,9 @@ class Listener(stomp.ConnectionListener):
 
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
-    conn = stomp.Connection12([(host, port)], heartbeats=(0, 0), reconnect_attempts_max=1, timeout=5)
+    # No socket timeout: stomp.py applies it to every read, so a quiet 5 s would drop the
+    # connection. The run is bounded by SIGALRM above and by the test killing the process.
+    conn = stomp.Connection12([(host, port)], heartbeats=(0, 0), reconnect_attempts_max=1)
     conn.set_listener("bridge", Listener())
     emit("ready", version=".".join(str(x) for x in stomp.__version__))
     for line in sys.stdin:

@@ -395,3 +395,45 @@ t.test('a session whose peer never completes the close is dropped after a grace 
   t.ok(c.closed, 'destroy() completed the close');
   t.notOk(core.broker.sessions.has(c.session));
 });
+
+t.test('a header a 1.0 subscriber cannot be sent (raw EOL) does not break delivery to anyone', async (t) => {
+  const core = await startCore(t);
+  const old = core.open();
+  await old.connect({ 'accept-version': '1.0', login: 'old' });
+  await old.subscribe('s', '/topic/h');
+  const modern = await core.user('modern');
+  await modern.subscribe('s', '/topic/h');
+  const sender = await core.user('sender');
+  // STOMP 1.2 escaping carries a newline inside a header value.
+  await sender.withReceipt({ command: 'SEND', headers: { destination: '/topic/h', 'x-multi': 'line1\nline2', 'x-plain': 'ok' }, body: 'hello' });
+  const m12 = await modern.next('MESSAGE');
+  t.equal(m12.headers['x-multi'], 'line1\nline2', 'a 1.2 subscriber gets the header as sent');
+  const m10 = await old.next('MESSAGE');
+  t.equal(m10.body.toString(), 'hello', 'the 1.0 subscriber gets the message');
+  t.equal(m10.headers['x-plain'], 'ok');
+  t.notOk('x-multi' in m10.headers, 'without the header it cannot represent');
+  t.notOk(sender.closed, 'the sender is not blamed');
+  await old.subscribe('n', '/user/queue/n');
+  await core.broker.sendToUser('old', '/queue/n', 'from server code', { 'x-bad': 'a\r\nb', 'x-good': 'yes' });
+  const fromServer = await old.next('MESSAGE');
+  t.equal(fromServer.body.toString(), 'from server code');
+  t.equal(fromServer.headers['x-good'], 'yes');
+  t.notOk('x-bad' in fromServer.headers);
+  t.notOk(old.closed, 'the 1.0 session stays open');
+});
+
+t.test('STOMP 1.0: SUBSCRIBE without id, UNSUBSCRIBE by destination, ACK by message-id', async (t) => {
+  const core = await startCore(t);
+  const old = core.open();
+  old.send(raw('CONNECT', { login: 'old', 'heart-beat': 'ignored in 1.0' }));
+  t.equal((await old.next('CONNECTED')).headers['version'], '1.0');
+  await old.withReceipt({ command: 'SUBSCRIBE', headers: { destination: '/queue/v10', ack: 'client' } });
+  await core.broker.publish('/queue/v10', 'one');
+  const m = await old.next('MESSAGE');
+  t.equal(m.headers['subscription'], '/queue/v10', 'the destination stands in for the id');
+  t.notOk('ack' in m.headers);
+  await old.withReceipt({ command: 'ACK', headers: { 'message-id': m.headers['message-id']! } });
+  t.equal(old.session.unackedCount, 0);
+  await old.withReceipt({ command: 'UNSUBSCRIBE', headers: { destination: '/queue/v10' } });
+  t.equal(old.session.subscriptions.size, 0, 'unsubscribed by destination');
+});

@@ -22,6 +22,9 @@ export const RESERVED_SEND_HEADERS = new Set([
   'subscription',
   'ack',
   'id',
+  // Set by the broker only: a client must not be able to fake them.
+  'redelivered',
+  'x-replay',
 ]);
 
 export function messageHeaders(headers: Record<string, string>): Record<string, string> {

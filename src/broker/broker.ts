@@ -23,6 +23,7 @@ import { Dispatcher, EVENT_INBOX_REPLAY } from './dispatcher.js';
 import { IdSequence, generateNodeId } from './ids.js';
 import { Membership } from './membership.js';
 import { QueueManager } from './queues.js';
+import { isPattern } from './pattern.js';
 import { TopicIndex } from './topics.js';
 import { LocalUsers } from './users.js';
 
@@ -335,6 +336,9 @@ export class Broker implements SessionHost {
       sub.route = { kind: 'topic' } satisfies TopicRoute;
       this.topics.add(sub);
     } else if (d.kind === 'queue') {
+      // Point-to-point queues are addressed exactly: a pattern would compete for nothing.
+      if (isPattern(sub.destination))
+        throw new StompError(ErrorCode.INVALID_DESTINATION, `queue subscriptions cannot use patterns: ${sub.destination}`);
       sub.route = { kind: 'queue' } satisfies TopicRoute;
       this.queues.addConsumer(sub);
     } else {

@@ -127,8 +127,13 @@ const OFFSET_BEGINNING = -2;
 const DELIVERY_POLL_MS = 1;
 /** ... and otherwise (error/log events only). */
 const IDLE_POLL_MS = 200;
-/** How long one blocking consume call in the consumer thread waits for a message. */
-const CONSUME_WAIT_MS = 100;
+/**
+ * How long one blocking consume call waits for a message when there is none
+ * (a call returns as soon as messages arrived and the partition end was reached).
+ */
+const CONSUME_WAIT_MS = 50;
+/** Messages taken per consume call. */
+const CONSUME_BATCH = 500;
 
 type State = 'idle' | 'starting' | 'started' | 'closing' | 'closed';
 
@@ -208,6 +213,8 @@ export class KafkaBus implements Bus {
   private pollFast = false;
 
   private readonly drains = new Set<Promise<unknown>>();
+  /** The consume(n) loop of the main consumer while it runs. */
+  private consumeLoop: Promise<void> | null = null;
   private starting: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
 
@@ -310,13 +317,9 @@ export class KafkaBus implements Bus {
       }
       consumer.assign(assignment);
       consumer.setDefaultConsumeTimeout(CONSUME_WAIT_MS);
-      consumer.setDefaultConsumeLoopTimeoutDelay(0);
-      consumer.on('data', (msg: Message) => this.onMessage(msg));
       this.acceptCommits = true;
       this.state = 'started';
-      consumer.consume((err: LibrdKafkaError | null) => {
-        if (err) this.log.error({ err, nodeId }, 'kafka consume loop stopped');
-      });
+      this.consumeLoop = this.runConsumeLoop(consumer);
       this.log.debug({ nodeId, assignment }, 'kafka bus started');
     } catch (err) {
       this.log.error({ err, nodeId }, 'kafka bus failed to start');
@@ -336,7 +339,31 @@ export class KafkaBus implements Bus {
   private mainConsumerConfig(nodeId: string): ConsumerGlobalConfig {
     return this.consumerBase(this.nodeGroup(nodeId), `${this.options.clientId}-${nodeId}`, {
       offset_commit_cb: true,
+      // Lets a consume(n) call return as soon as the partitions' ends were reached.
+      'enable.partition.eof': true,
     });
+  }
+
+  /**
+   * Pull batches with consume(n) rather than node-rdkafka's flowing mode: the
+   * flowing-mode thread leaks messages it handed over but JS had not yet seen
+   * when the consumer disconnects, and then the disconnect hangs (or crashes)
+   * under traffic. Here nothing is in flight once the loop has returned, so
+   * stopConsumer() waits for it before disconnecting.
+   */
+  private async runConsumeLoop(consumer: KafkaConsumer): Promise<void> {
+    while (this.state === 'started' && !this.leaving) {
+      let batch: Message[];
+      try {
+        batch = await this.consumeBatch(consumer, CONSUME_BATCH);
+      } catch (err) {
+        if (this.state !== 'started' || this.leaving) break;
+        this.log.warn({ err, nodeId: this.nodeId }, 'kafka consume failed; retrying');
+        await delay(100);
+        continue;
+      }
+      for (const msg of batch) this.onMessage(msg);
+    }
   }
 
   private consumerBase(groupId: string, clientId: string, extra: Partial<ConsumerGlobalConfig>): ConsumerGlobalConfig {
@@ -740,6 +767,9 @@ export class KafkaBus implements Bus {
   private async stopConsumer(commit: boolean): Promise<void> {
     const nodeId = this.nodeId;
     if (this.paused === false && this.consumer) this.setPaused(true);
+    // The loop sees the state change and returns after its current call (<= CONSUME_WAIT_MS).
+    if (this.consumeLoop) await this.consumeLoop;
+    this.consumeLoop = null;
     const inFlight = [...this.parts.values()].map((p) => p.loop).filter((l): l is Promise<void> => l !== null);
     if (inFlight.length > 0) {
       const r = await boundedWait(Promise.all(inFlight), this.options.closeTimeoutMs);

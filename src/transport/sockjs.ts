@@ -1,0 +1,355 @@
+/**
+ * SockJS transport (Spring's `registry.addEndpoint("/ws").withSockJS()`), built on
+ * the `sockjs` server package. For every endpoint path E:
+ *
+ *   E, E/info, E/iframe*.html, E/<server>/<session>/{xhr,xhr_send,xhr_streaming,
+ *   eventsource,htmlfile,jsonp,jsonp_send}   plain HTTP, via Fastify routes that
+ *                                           hijack the reply in `onRequest` (before
+ *                                           Fastify parses a body) and hand the raw
+ *                                           request/response to sockjs
+ *   E/<server>/<session>/websocket           WebSocket upgrade, via the server's
+ *                                           addUpgradeHandler (sockjs uses faye-websocket)
+ *
+ * Raw WebSocket at E and E/websocket stays with our own `ws` server (src/server.ts
+ * handles those upgrade paths before any upgrade handler is asked), exactly as Spring
+ * serves raw WebSocket at E/websocket.
+ *
+ * Then the thin-adapter pattern of the other transports: a sockjs connection
+ * becomes a `Connection`, `broker.openSession(conn)`, incoming SockJS messages go to
+ * `session.receive()`, and `close` to `session.transportClosed()`.
+ *
+ * - SockJS carries text: each STOMP frame goes out as ONE SockJS message (UTF-8
+ *   decoded; a frame whose bytes are not valid UTF-8 cannot be carried faithfully,
+ *   the same limitation Spring's SockJS has), a heart-beat as a message "\n".
+ * - `request` is the real `IncomingMessage` of the HTTP request (or upgrade) that
+ *   opened the SockJS session, with all its headers (cookie, authorization, origin)
+ *   and its URL including the query string (sockjs-client keeps the endpoint URL's
+ *   query on every transport URL), so auth hooks see what they see for raw WebSocket.
+ *   sockjs's own `conn.headers` keeps only a few whitelisted headers (no cookie,
+ *   no authorization), which is why it is not used.
+ * - `bufferedAmount()` is approximate: characters waiting in the sockjs session's
+ *   send buffer (e.g. between two polls) plus bytes queued on the socket of the
+ *   request/WebSocket currently receiving for the session. JSON quoting and
+ *   transport framing are not counted.
+ * - `end()` asks sockjs to close the session (it flushes what is queued, then sends
+ *   the SockJS close frame, at once or on the next poll) and then reports the STOMP
+ *   session closed right away: sockjs itself only emits `close` after its
+ *   disconnect delay (5 s), which would hold up shutdown.
+ * - No input flow control: sockjs has no pause/resume.
+ * - Origin allow-list (config.allowedOrigins) applies to every SockJS request and
+ *   upgrade that carries an Origin header (403 otherwise); like Spring, the iframe
+ *   page is refused (404) when the allow-list is not `*`, which disables the
+ *   iframe-based transports.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { Logger } from 'pino';
+import sockjs from 'sockjs';
+import type { Broker } from '../broker/broker.js';
+import type { BrokerConfig } from '../config.js';
+import type { Connection } from '../session/connection.js';
+
+/** What this module needs from the HTTP host (StompServer). */
+export interface SockJSHost {
+  readonly app: FastifyInstance;
+  addUpgradeHandler(h: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean): void;
+}
+
+export interface SockJSOptions {
+  log: Logger;
+  originAllowed: (origin: string | undefined) => boolean;
+  /** Script URL the SockJS iframe page loads (Spring's setClientLibraryUrl). Default: sockjs's jsDelivr URL. */
+  clientLibraryUrl?: string;
+  /** SockJS heartbeat ('h' frame) interval, ms. Default 25000 (as Spring). */
+  heartbeatDelayMs?: number;
+  /** How long a session survives without a receiving request, ms. Default 5000 (as Spring). */
+  disconnectDelayMs?: number;
+}
+
+export interface SockJSEndpoints {
+  /** Number of open SockJS connections. */
+  readonly size: number;
+  /**
+   * Wait (at most `ms`) until no SockJS session holds undelivered output: a polling
+   * client only gets what was queued for it (e.g. the shutdown ERROR frame) when its
+   * next poll arrives, so give it that chance before the HTTP server goes away.
+   */
+  flush(ms: number): Promise<void>;
+  /** Drop every SockJS connection now (server shutdown). */
+  close(): void;
+}
+
+// ---- the parts of sockjs 0.3.24 that @types/sockjs does not describe ----
+type RawHandler = (req: IncomingMessage, res: ServerResponse | Duplex, head?: Buffer) => boolean;
+interface SockJSServerInternal extends sockjs.Server {
+  listener(opts?: Record<string, unknown>): { handler: RawHandler };
+}
+interface SockJSReceiverInternal {
+  protocol?: string;
+  connection?: { writableLength?: number; destroy?(): void; once?(ev: 'close', fn: () => void): unknown } | null;
+  response?: { socket?: { writableLength?: number; destroy?(): void } | null } | null;
+}
+interface SockJSSessionInternal {
+  send_buffer?: string[];
+  recv?: SockJSReceiverInternal | null;
+  to_tref?: NodeJS.Timeout | null;
+}
+type SockJSConn = sockjs.Connection & { _session?: SockJSSessionInternal };
+
+/** Transports whose request registers as the receiving side of a session (and may open it). */
+const RECEIVING = new Set(['websocket', 'xhr', 'xhr_streaming', 'eventsource', 'htmlfile', 'jsonp']);
+/** Transports whose request body sockjs buffers whole. */
+const SENDING = new Set(['xhr_send', 'jsonp_send']);
+
+function sockjsLevel(severity: string): 'debug' | 'info' | 'warn' | 'error' | 'trace' {
+  if (severity === 'error') return 'error';
+  // 'info' lines are one per HTTP request (access log): trace level.
+  if (severity === 'info') return 'trace';
+  return 'debug';
+}
+
+function rawReply(res: ServerResponse, status: number, body: string): void {
+  if (res.headersSent) return void res.end();
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=UTF-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+  res.end(body);
+}
+
+function rawUpgradeReply(socket: Duplex, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** `/ws/000/abc/xhr` -> { key: '/ws/000/abc', transport: 'xhr' }; null for other paths. */
+function sessionPath(endpoint: string, pathname: string): { key: string; transport: string } | null {
+  if (!pathname.startsWith(endpoint + '/')) return null;
+  const parts = pathname.slice(endpoint.length + 1).split('/');
+  if (parts.length === 4 && parts[3] === '') parts.pop(); // trailing slash (sockjs accepts it)
+  if (parts.length !== 3 || parts.some((p) => p === '' || p.includes('.'))) return null;
+  return { key: `${endpoint}/${parts[0]}/${parts[1]}`, transport: parts[2]! };
+}
+
+/**
+ * Install SockJS on every endpoint of `cfg.endpoints`: Fastify routes for the
+ * HTTP transports and an upgrade handler for the SockJS WebSocket transport.
+ * Call before the Fastify instance is ready (i.e. before listen()).
+ */
+export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfig, opts: SockJSOptions): SockJSEndpoints {
+  const log = opts.log.child({ component: 'sockjs' });
+  // SockJS messages are JSON-quoted STOMP frames: allow twice the raw WebSocket limit
+  // for one xhr_send body or one SockJS-over-WebSocket message (faye's default is 64 MiB).
+  const maxSendBytes = 2 * cfg.limits.maxWebSocketMessageBytes;
+  const server = sockjs.createServer({
+    log: (severity: string, message: string) => log[sockjsLevel(severity)](message),
+    heartbeat_delay: opts.heartbeatDelayMs ?? 25_000,
+    disconnect_delay: opts.disconnectDelayMs ?? 5_000,
+    ...(opts.clientLibraryUrl ? { sockjs_url: opts.clientLibraryUrl } : {}),
+    faye_server_options: { maxLength: maxSendBytes },
+  } as sockjs.ServerOptions) as SockJSServerInternal;
+  const iframeAllowed = cfg.allowedOrigins.includes('*');
+
+  /** The request that opened each SockJS session, until its `connection` event takes it. */
+  const opening = new Map<string, { req: IncomingMessage; timer: NodeJS.Timeout }>();
+  /** Session paths with a live connection (later polls of these are not recorded). */
+  const live = new Set<string>();
+  const conns = new Set<SockJSConn>();
+
+  const remember = (key: string, req: IncomingMessage): void => {
+    if (live.has(key) || opening.has(key)) return;
+    const timer = setTimeout(() => opening.delete(key), 30_000);
+    timer.unref();
+    opening.set(key, { req, timer });
+  };
+
+  server.on('connection', (sconn: SockJSConn | null) => {
+    if (!sconn) return;
+    const endpoint = cfg.endpoints.find((e) => sconn.prefix === e) ?? sconn.prefix;
+    const sp = sessionPath(endpoint, sconn.pathname ?? '');
+    let request: IncomingMessage | undefined;
+    if (sp) {
+      const o = opening.get(sp.key);
+      if (o) {
+        clearTimeout(o.timer);
+        opening.delete(sp.key);
+        request = o.req;
+      }
+      live.add(sp.key);
+    }
+    conns.add(sconn);
+    const session = openSockJS(broker, sconn, request);
+    sconn.on('close', () => {
+      conns.delete(sconn);
+      if (sp) live.delete(sp.key);
+      session.transportClosed();
+    });
+    // A SockJS session over the websocket transport cannot be resumed by another
+    // request: when its socket closes the peer is gone. sockjs would still wait its
+    // disconnect delay before emitting 'close'; end the STOMP session now.
+    const recv = sconn._session?.recv;
+    if (recv?.protocol === 'websocket') {
+      recv.connection?.once?.('close', () => {
+        session.transportClosed();
+        setImmediate(() => unrefTimer(sconn));
+      });
+    }
+  });
+
+  for (const endpoint of cfg.endpoints) {
+    const handler = server.listener({ prefix: endpoint }).handler;
+
+    const onRequest = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+      reply.hijack();
+      done();
+      const req = request.raw;
+      const res = reply.raw;
+      const pathname = (req.url ?? '/').split('?')[0]!;
+      const sub = pathname.slice(endpoint.length);
+      if (!opts.originAllowed(req.headers.origin)) {
+        log.info({ origin: req.headers.origin, path: pathname }, 'sockjs request refused: origin not allowed');
+        return rawReply(res, 403, 'Forbidden');
+      }
+      if (/^\/iframe[0-9-.a-z_]*\.html$/.test(sub) && !iframeAllowed) {
+        // Spring: "Iframe support is disabled when an origin check is required."
+        return rawReply(res, 404, 'Not Found');
+      }
+      const sp = sessionPath(endpoint, pathname);
+      if (sp && RECEIVING.has(sp.transport) && !live.has(sp.key) && !broker.accepting)
+        return rawReply(res, 503, 'Service Unavailable');
+      if (sub === '/info' && !broker.accepting) return rawReply(res, 503, 'Service Unavailable');
+      if (sp && SENDING.has(sp.transport)) {
+        const declared = Number(req.headers['content-length'] ?? 0);
+        if (declared > maxSendBytes) return rawReply(res, 413, 'Payload Too Large');
+      }
+      if (sp && RECEIVING.has(sp.transport)) remember(sp.key, req);
+      try {
+        if (!handler(req, res)) rawReply(res, 404, 'Not Found');
+      } catch (err) {
+        log.error({ err }, 'sockjs handler failed');
+        rawReply(res, 500, 'Internal Server Error');
+      }
+      if (sp && SENDING.has(sp.transport)) {
+        // sockjs buffers the whole body before parsing it: bound it.
+        let n = 0;
+        req.on('data', (chunk: Buffer) => {
+          n += chunk.length;
+          if (n > maxSendBytes) {
+            log.info({ path: pathname, bytes: n }, 'sockjs send refused: body too large');
+            req.destroy();
+          }
+        });
+      }
+    };
+
+    // `onRequest` runs before body parsing, so sockjs reads the request body itself.
+    const route = {
+      method: ['GET', 'POST', 'OPTIONS'] as Array<'GET' | 'POST' | 'OPTIONS'>,
+      onRequest,
+      handler: async () => undefined, // never reached: the reply is hijacked in onRequest
+    };
+    host.app.route({ ...route, url: endpoint });
+    host.app.route({ ...route, url: `${endpoint}/*` });
+
+    host.addUpgradeHandler((req, socket, head) => {
+      const pathname = (req.url ?? '/').split('?')[0]!;
+      const sp = sessionPath(endpoint, pathname);
+      if (!sp || sp.transport !== 'websocket') return false;
+      if (!broker.accepting) {
+        rawUpgradeReply(socket, 503, 'Service Unavailable');
+        return true;
+      }
+      if (!opts.originAllowed(req.headers.origin)) {
+        log.info({ origin: req.headers.origin, path: pathname }, 'sockjs websocket refused: origin not allowed');
+        rawUpgradeReply(socket, 403, 'Forbidden');
+        return true;
+      }
+      remember(sp.key, req);
+      try {
+        if (!handler(req, socket, head)) rawUpgradeReply(socket, 404, 'Not Found');
+      } catch (err) {
+        log.error({ err }, 'sockjs upgrade failed');
+        socket.destroy();
+      }
+      return true;
+    });
+  }
+
+  return {
+    get size() {
+      return conns.size;
+    },
+    async flush(ms) {
+      const end = Date.now() + ms;
+      const pending = (): boolean => [...conns].some((c) => (c._session?.send_buffer?.length ?? 0) > 0);
+      while (pending() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    },
+    close() {
+      for (const c of [...conns]) dropNow(c);
+      for (const o of opening.values()) clearTimeout(o.timer);
+      opening.clear();
+    },
+  };
+}
+
+/** The socket currently receiving for a SockJS session (WebSocket or HTTP response), if any. */
+function receivingSocket(sconn: SockJSConn): { writableLength?: number; destroy?(): void } | null {
+  const recv = sconn._session?.recv;
+  if (!recv) return null;
+  return recv.connection ?? recv.response?.socket ?? null;
+}
+
+/** Let a closed session's pending sockjs timer (disconnect delay) not hold the process open. */
+function unrefTimer(sconn: SockJSConn): void {
+  sconn._session?.to_tref?.unref?.();
+}
+
+/** sockjs takes a numeric close code (the @types say string). */
+function closeWith(sconn: SockJSConn, code: number, reason: string): void {
+  (sconn.close as unknown as (code: number, reason: string) => boolean).call(sconn, code, reason);
+}
+
+function dropNow(sconn: SockJSConn): void {
+  const sock = receivingSocket(sconn);
+  closeWith(sconn, 3000, 'Go away');
+  sock?.destroy?.();
+  unrefTimer(sconn);
+}
+
+/** The adapter: one SockJS connection -> one broker session. */
+function openSockJS(broker: Broker, sconn: SockJSConn, request: IncomingMessage | undefined) {
+  let session: ReturnType<Broker['openSession']> | null = null;
+  const closedSoon = (): void => {
+    setImmediate(() => session?.transportClosed());
+  };
+  const conn: Connection = {
+    transport: 'sockjs',
+    remoteAddress: request?.socket?.remoteAddress ?? sconn.remoteAddress ?? '',
+    request,
+    write(frame: Buffer) {
+      if (sconn.readyState !== 1) return;
+      sconn.write(frame.toString('utf8'));
+    },
+    writeHeartbeat() {
+      if (sconn.readyState === 1) sconn.write('\n');
+    },
+    bufferedAmount() {
+      let n = 0;
+      for (const s of sconn._session?.send_buffer ?? []) n += s.length;
+      return n + (receivingSocket(sconn)?.writableLength ?? 0);
+    },
+    end() {
+      // sockjs flushes what is queued before its close frame (now, or on the next poll).
+      closeWith(sconn, 1000, 'Normal closure');
+      unrefTimer(sconn);
+      closedSoon();
+    },
+    destroy() {
+      dropNow(sconn);
+      closedSoon();
+    },
+  };
+  session = broker.openSession(conn);
+  const s = session;
+  sconn.on('data', (message: string) => {
+    s.receive(Buffer.from(message, 'utf8'));
+  });
+  return s;
+}
