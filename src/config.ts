@@ -17,7 +17,7 @@ export interface Principal {
 export interface AuthContext {
   /** CONNECT frame headers (login, passcode, Authorization, ...). */
   headers: Headers;
-  /** The HTTP upgrade request for WebSocket/SockJS sessions; undefined for TCP. */
+  /** The HTTP request that opened the connection (the WebSocket upgrade, or the request that opened a SockJS session); undefined for TCP. */
   request?: IncomingMessage | undefined;
   transport: 'websocket' | 'sockjs' | 'tcp';
   remoteAddress: string;

@@ -127,12 +127,9 @@ const OFFSET_BEGINNING = -2;
 const DELIVERY_POLL_MS = 1;
 /** ... and otherwise (error/log events only). */
 const IDLE_POLL_MS = 200;
-/**
- * How long one blocking consume call waits for a message when there is none
- * (a call returns as soon as messages arrived and the partition end was reached).
- */
+/** How long one blocking consume call waits for a first message when there is none. */
 const CONSUME_WAIT_MS = 50;
-/** Messages taken per consume call. */
+/** Messages taken at most per batch (the first one, then what is already fetched). */
 const CONSUME_BATCH = 500;
 
 type State = 'idle' | 'starting' | 'started' | 'closing' | 'closed';
@@ -339,8 +336,6 @@ export class KafkaBus implements Bus {
   private mainConsumerConfig(nodeId: string): ConsumerGlobalConfig {
     return this.consumerBase(this.nodeGroup(nodeId), `${this.options.clientId}-${nodeId}`, {
       offset_commit_cb: true,
-      // Lets a consume(n) call return as soon as the partitions' ends were reached.
-      'enable.partition.eof': true,
     });
   }
 
@@ -350,12 +345,22 @@ export class KafkaBus implements Bus {
    * when the consumer disconnects, and then the disconnect hangs (or crashes)
    * under traffic. Here nothing is in flight once the loop has returned, so
    * stopConsumer() waits for it before disconnecting.
+   *
+   * Latency: a consume(n) call returns once it has n messages or waited its
+   * timeout for the next one. So wait (blocking, up to CONSUME_WAIT_MS) for ONE
+   * message — handed over the moment it arrives — then take whatever else is
+   * already fetched without waiting (timeout 0).
    */
   private async runConsumeLoop(consumer: KafkaConsumer): Promise<void> {
     while (this.state === 'started' && !this.leaving) {
       let batch: Message[];
       try {
-        batch = await this.consumeBatch(consumer, CONSUME_BATCH);
+        consumer.setDefaultConsumeTimeout(CONSUME_WAIT_MS);
+        batch = await this.consumeBatch(consumer, 1);
+        if (batch.length > 0 && this.state === 'started' && !this.leaving) {
+          consumer.setDefaultConsumeTimeout(0);
+          batch = batch.concat(await this.consumeBatch(consumer, CONSUME_BATCH - 1));
+        }
       } catch (err) {
         if (this.state !== 'started' || this.leaving) break;
         this.log.warn({ err, nodeId: this.nodeId }, 'kafka consume failed; retrying');
