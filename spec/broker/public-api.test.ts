@@ -117,11 +117,16 @@ t.test('fromEnv maps the DESIGN.md environment variables', async (t) => {
 });
 
 t.test('createBroker reads the environment unless told not to', async (t) => {
-  const saved = process.env.STOMP_ENDPOINTS;
+  // Own the variables createBroker reads (the test runner exports KAFKA_BROKERS for other files).
+  const names = ['STOMP_ENDPOINTS', 'REDIS_URL', 'KAFKA_BROKERS'];
+  const saved = names.map((n) => [n, process.env[n]] as const);
+  for (const n of names) delete process.env[n];
   process.env.STOMP_ENDPOINTS = '/from-env';
   t.teardown(() => {
-    if (saved === undefined) delete process.env.STOMP_ENDPOINTS;
-    else process.env.STOMP_ENDPOINTS = saved;
+    for (const [n, v] of saved) {
+      if (v === undefined) delete process.env[n];
+      else process.env[n] = v;
+    }
   });
   const withEnv = createBroker({ logLevel: 'silent' });
   const withoutEnv = createBroker({ logLevel: 'silent' }, { env: false });
