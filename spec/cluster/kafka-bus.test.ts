@@ -88,7 +88,7 @@ function fixture(tt: { teardown(fn: () => unknown): void }, extra: Partial<Kafka
   return {
     prefix,
     create: (more: Partial<KafkaBusOptions> = {}): KafkaBus => {
-      const b = new KafkaBus({ brokers: kafka.brokers, prefix, closeTimeoutMs: 500, logger: DEBUG_LOGGER, ...extra, ...more });
+      const b = new KafkaBus({ brokers: kafka.brokers, prefix, closeTimeoutMs: 500, ...extra, ...more });
       buses.push(b);
       return b;
     },
@@ -96,13 +96,6 @@ function fixture(tt: { teardown(fn: () => unknown): void }, extra: Partial<Kafka
 }
 
 const noop = (): void => undefined;
-// DEBUG-HANG (temporary)
-const DEBUG_LOGGER: ClusterLogger = {
-  debug: (() => undefined),
-  info: (() => undefined),
-  warn: (o, m) => console.error('WARN', m, JSON.stringify(o, (_k, v) => (v instanceof Error ? v.message : v)).slice(0, 300)),
-  error: (o, m) => console.error('ERROR', m, JSON.stringify(o, (_k, v) => (v instanceof Error ? v.message : v)).slice(0, 300)),
-};
 
 // ---------------------------------------------------------------------------
 
@@ -110,7 +103,7 @@ busSuite(t, 'kafka', async () => {
   const prefix = uniquePrefix();
   return {
     // A short close timeout: the suite closes a node while a handler is pending.
-    create: () => new KafkaBus({ brokers: kafka.brokers, prefix, closeTimeoutMs: 500, logger: DEBUG_LOGGER }),
+    create: () => new KafkaBus({ brokers: kafka.brokers, prefix, closeTimeoutMs: 500 }),
     cleanup: () => deleteTopicsWithPrefix(prefix),
   };
 });
@@ -306,17 +299,4 @@ t.test('kafka bus: cross-node latency (informational)', async (t) => {
   const q = (p: number): string => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!.toFixed(2);
   t.comment(`sendToNode -> handler, ms: p50 ${q(0.5)}  p90 ${q(0.9)}  p99 ${q(0.99)}  max ${q(1)}`);
   t.ok(samples.length === 100, 'measured');
-});
-
-// DEBUG-HANG (temporary)
-t.teardown(() => {
-  const timer = setTimeout(() => {
-    const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
-    console.error('DEBUG-HANG active handles:', handles.map((h) => (h as object)?.constructor?.name));
-    for (const h of handles) {
-      const o = h as { constructor?: { name?: string }; _onTimeout?: unknown; _idleTimeout?: number };
-      if (o.constructor?.name === 'Timeout') console.error('  timeout', o._idleTimeout, String(o._onTimeout).slice(0, 300));
-    }
-  }, 8000);
-  timer.unref();
 });

@@ -253,6 +253,30 @@ export function busSuite(t: Tap, name: string, factory: BusFactory): void {
     t.same(again.ids(), []);
   });
 
+  t.test(`${name} bus: closing while envelopes stream in loses nothing; drainNode continues exactly after the handled ones`, async (t) => {
+    const { create } = await setup(t);
+    const [A, B] = [uid('nodeA'), uid('nodeB')];
+    const a = collector();
+    const [busA, busB] = [await create(), await create()];
+    await busA.start(A, a.handler);
+    await busB.start(B, () => undefined);
+    const user = uid('u');
+    const sent = Array.from({ length: 2000 }, (_, i) => makeEnvelope({ user, body: Buffer.from(`#${i}`) }));
+    const sending = Promise.all(sent.map((e) => busB.sendToNode(A, e)));
+    await a.waitCount(50, 'the first envelopes');
+    await within(busA.close(), CLOSE_MS, 'close() under traffic');
+    await sending;
+    const handled = a.ids();
+    const drained = collector();
+    await busB.drainNode(A, drained.handler);
+    t.ok(handled.length >= 50 && handled.length <= sent.length, `${handled.length} handled before close`);
+    t.same(
+      [...handled, ...drained.ids()],
+      sent.map((e) => e.id),
+      'handled + drained = everything sent, in order, no duplicates',
+    );
+  });
+
   t.test(`${name} bus: a graceful leave deletes the node's topic`, async (t) => {
     const { create } = await setup(t);
     const [A, B] = [uid('nodeA'), uid('nodeB')];

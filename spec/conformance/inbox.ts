@@ -46,10 +46,16 @@ export function inboxSuite(t: Tap, name: string, factory: InboxFactory): void {
     const inbox = await create();
     const user = uid('alice');
     const envs = envsFor(user, 5);
-    for (const e of envs) await inbox.append(user, e);
+    const appended: string[] = [];
+    for (const e of envs) appended.push(await inbox.append(user, e));
 
     const entries = await inbox.read(user);
     t.equal(entries.length, 5);
+    t.same(
+      entries.map((e) => e.entryId),
+      appended,
+      'append() resolves with the entry id read() reports',
+    );
     entries.forEach((entry, i) => sameEnvelope(t, entry.env, envs[i]!, `entry ${i}`));
     t.equal(new Set(entries.map((e) => e.entryId)).size, 5, 'entry ids are distinct');
     t.ok(entries.every((e) => typeof e.entryId === 'string' && e.entryId.length > 0), 'entry ids are strings');
