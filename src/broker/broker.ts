@@ -113,6 +113,7 @@ export class Broker implements SessionHost {
   private buildDispatcher(): Dispatcher {
     return new Dispatcher({
       nodeId: this.nodeId,
+      clustered: this.clustered,
       config: this.config,
       registry: this.registry,
       bus: this.bus,

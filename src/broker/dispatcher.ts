@@ -33,6 +33,8 @@ export interface DispatchCounters {
 
 export interface DispatcherDeps {
   nodeId: string;
+  /** False on a single node: routing needs no registry look-up. */
+  clustered: boolean;
   config: BrokerConfig;
   registry: Registry;
   bus: Bus;
@@ -65,6 +67,13 @@ export class Dispatcher {
   /** Origin side: route an envelope accepted on this node. */
   async route(env: Envelope): Promise<void> {
     const user = env.user!;
+    if (!this.d.clustered) {
+      // One node: nobody else to ask.
+      const pending: Array<Promise<void>> = [];
+      if (this.deliverLocal(env, undefined, pending) === 0) await this.toInbox(env);
+      else if (pending.length > 0) await Promise.all(pending);
+      return;
+    }
     const nodes = await this.d.registry.nodesOf(user);
     const here = this.d.users.has(user);
     const pending: Array<Promise<void>> = [];
@@ -128,6 +137,7 @@ export class Dispatcher {
   /** Deliver to this node's sessions of env.user subscribed to env.destination. Returns subscriptions reached. */
   deliverLocal(env: Envelope, replayEntry?: { onAck: () => void }, flushes?: Array<Promise<void>>): number {
     const subs = this.d.users.match(env.user!, env.destination);
+    if (subs.length === 0) return 0;
     let n = 0;
     for (const sub of subs) {
       const waiting = this.replaying.get(sub);

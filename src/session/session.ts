@@ -50,7 +50,8 @@ export class Session {
   readonly id: string;
   readonly host: SessionHost;
   readonly conn: Connection;
-  readonly log: Logger;
+  /** Child logger bound to this session's ids, made on first use (most sessions never log). */
+  private logger: Logger | null = null;
   version: StompVersion = '1.2';
   principal: Principal | null = null;
   state: State = 'awaiting-connect';
@@ -79,7 +80,6 @@ export class Session {
     this.host = host;
     this.conn = conn;
     this.id = host.newSessionId();
-    this.log = host.log.child({ session: this.id, transport: conn.transport });
     const l = host.config.limits;
     this.parser = new FrameParser({
       limits: { maxFrameBytes: l.maxFrameBytes, maxHeaders: l.maxHeaders, maxHeaderLineBytes: l.maxHeaderLineBytes },
@@ -96,6 +96,11 @@ export class Session {
 
   get user(): string | null {
     return this.principal?.name ?? null;
+  }
+
+  get log(): Logger {
+    this.logger ??= this.host.log.child({ session: this.id, transport: this.conn.transport });
+    return this.logger;
   }
 
   get isConnected(): boolean {
