@@ -117,4 +117,10 @@ t.test('three nodes: cross-node user delivery, tabs, client SEND, topics, join, 
     await waitFor(async () => !(await userInfo(a, 'fay')).online, { timeoutMs: 5000 });
     t.pass('fay is offline everywhere after an abrupt close');
   });
+
+  await t.test('/metrics of a cluster node reports bus lag and remote sends', async (t) => {
+    const text = await (await fetch(`http://127.0.0.1:${a.port}/metrics`)).text();
+    t.match(text, /stomp_bus_lag\{node="[^"]+"\} \d+/);
+    t.match(text, /stomp_messages_sent_remote_total\{node="[^"]+"\} [1-9]\d*/);
+  });
 });

@@ -129,6 +129,8 @@ const DELIVERY_POLL_MS = 1;
 const IDLE_POLL_MS = 200;
 /** How long one blocking consume call waits for a first message when there is none. */
 const CONSUME_WAIT_MS = 50;
+/** How often the own topic's high watermark is read for lag(). */
+const LAG_REFRESH_MS = 5000;
 /** Messages taken at most per batch (the first one, then what is already fetched). */
 const CONSUME_BATCH = 500;
 
@@ -202,6 +204,9 @@ export class KafkaBus implements Bus {
   private acceptCommits = false;
   /** Set by leave(): the main consumer stops taking envelopes. */
   private leaving = false;
+  private lagTimer: NodeJS.Timeout | null = null;
+  /** Own-topic partition key -> last high watermark read. */
+  private readonly highWatermarks = new Map<string, number>();
   private commitScheduled = false;
 
   private readonly deliveries = new Map<number, PendingDelivery>();
@@ -317,6 +322,8 @@ export class KafkaBus implements Bus {
       this.acceptCommits = true;
       this.state = 'started';
       this.consumeLoop = this.runConsumeLoop(consumer);
+      this.lagTimer = setInterval(() => this.refreshWatermarks(), LAG_REFRESH_MS);
+      this.lagTimer.unref?.();
       this.log.debug({ nodeId, assignment }, 'kafka bus started');
     } catch (err) {
       this.log.error({ err, nodeId }, 'kafka bus failed to start');
@@ -771,9 +778,41 @@ export class KafkaBus implements Bus {
     return handed;
   }
 
+  /**
+   * Consumer lag of this node's topic: envelopes in the topic not yet handled
+   * (high watermark, refreshed every few seconds, minus the next offset to handle).
+   */
+  lag(): number {
+    let n = 0;
+    for (const ps of this.parts.values()) {
+      if (!ps.commits) continue;
+      const high = this.highWatermarks.get(`${ps.topic}/${ps.partition}`);
+      const next = ps.done >= 0 ? ps.done : ps.committed;
+      if (high !== undefined && next >= 0) n += Math.max(0, high - next);
+    }
+    return n;
+  }
+
+  private refreshWatermarks(): void {
+    const consumer = this.consumer;
+    if (!consumer || this.state !== 'started') return;
+    for (const ps of this.parts.values()) {
+      if (!ps.commits) continue;
+      try {
+        consumer.queryWatermarkOffsets(ps.topic, ps.partition, 2000, (err, wm) => {
+          if (!err && wm) this.highWatermarks.set(`${ps.topic}/${ps.partition}`, wm.highOffset);
+        });
+      } catch {
+        /* disconnected meanwhile: the next refresh tries again */
+      }
+    }
+  }
+
   /** Stop the main consumer: no new envelopes, in-flight handlers finish (bounded), optional final commit. */
   private async stopConsumer(commit: boolean): Promise<void> {
     const nodeId = this.nodeId;
+    if (this.lagTimer) clearInterval(this.lagTimer);
+    this.lagTimer = null;
     if (this.paused === false && this.consumer) this.setPaused(true);
     // The loop sees the state change and returns after its current call (<= CONSUME_WAIT_MS).
     if (this.consumeLoop) await this.consumeLoop;
