@@ -34,6 +34,10 @@ export function originChecker(allowed: string[]): (origin: string | undefined) =
   return (origin) => origin === undefined || exact.has(origin) || patterns.some((p) => p.test(origin));
 }
 
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 function reject(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
@@ -82,7 +86,7 @@ export class StompServer {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError); // not a closure: it would keep `req` alive for the whole session
     const path = (req.url ?? '/').split('?')[0]!;
     if (!this.wsPaths.has(path)) {
       for (const h of this.upgradeHandlers) if (h(req, socket, head)) return;

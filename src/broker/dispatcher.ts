@@ -160,7 +160,11 @@ export class Dispatcher {
     const route = sub.route as UserRoute;
     const destination = route.pattern ? route.userPrefix + env.destination : sub.destination;
     const headers = replayEntry ? { ...env.headers, [REPLAY_HEADER]: 'true' } : env.headers;
-    const d: Delivery = { messageId: env.id, destination, headers, body: env.body, dedupe: true };
+    // A repeat of the same envelope is possible only in a cluster (at-least-once bus, forwarding,
+    // inbox copies), with client acks (write-ahead copies) or on replay; a single node in auto
+    // mode never offers one session the same envelope twice, so it skips the bookkeeping.
+    const dedupe = this.d.clustered || replayEntry !== undefined || sub.ack !== 'auto';
+    const d: Delivery = { messageId: env.id, destination, headers, body: env.body, dedupe };
     if (replayEntry) {
       d.onAck = replayEntry.onAck; // a replayed message leaves the inbox once delivered (auto) or ACKed
     } else if (sub.ack !== 'auto' && this.keepable(env.destination)) {

@@ -12,7 +12,7 @@ export interface Connection {
   readonly transport: TransportKind;
   readonly remoteAddress: string;
   /** The HTTP request that opened the connection: the WebSocket upgrade, or for SockJS the request that opened its session (may be a POST). */
-  readonly request?: IncomingMessage | undefined;
+  request?: IncomingMessage | undefined;
   /** Write one whole encoded STOMP frame (message transports send it as one message). */
   write(frame: Buffer): void;
   /** Write a heart-beat (a lone EOL). */

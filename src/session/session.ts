@@ -12,7 +12,7 @@ import type { Frame, Headers, OutFrame, StompVersion } from '../stomp/frame.js';
 import { FrameParser } from '../stomp/parser.js';
 import { encodeFrame } from '../stomp/encoder.js';
 import type { Connection } from './connection.js';
-import type { Delivery, Subscription } from './subscription.js';
+import { DedupeWindow, type Delivery, type Subscription } from './subscription.js';
 import { HANDLERS } from './handlers/index.js';
 
 /** The broker, as a session sees it. */
@@ -42,7 +42,8 @@ interface Unacked {
   delivery: Delivery;
 }
 
-const DEDUPE_WINDOW = 10_000;
+/** Ids remembered per subscription for duplicate detection. */
+const DEDUPE_WINDOW = 2048;
 const MAX_PENDING_FRAMES = 1000;
 const ERROR_CLOSE_GRACE_MS = 1000;
 
@@ -66,9 +67,6 @@ export class Session {
   private readonly unacked = new Map<string, Unacked>();
   private readonly unackedKeys = new Set<string>();
   private ackSeq = 0;
-  private readonly seen = new Set<string>();
-  private readonly seenOrder: string[] = [];
-  private seenHead = 0;
   private lastReceived = Date.now();
   private lastSent = Date.now();
   private readTimer: NodeJS.Timeout | null = null;
@@ -272,9 +270,9 @@ export class Session {
   deliver(sub: Subscription, d: Delivery): boolean {
     if (this.state !== 'connected' || this.subscriptions.get(sub.id) !== sub) return false;
     if (d.dedupe) {
-      const key = `${sub.id}\u0000${d.messageId}`;
-      if (this.seen.has(key)) return false;
-      this.remember(key);
+      sub.seen ??= new DedupeWindow(DEDUPE_WINDOW);
+      if (sub.seen.has(d.messageId)) return false;
+      sub.seen.add(d.messageId);
     }
     const headers: Headers = {
       destination: d.destination,
@@ -300,17 +298,6 @@ export class Session {
     return true;
   }
 
-  private remember(key: string): void {
-    this.seen.add(key);
-    if (this.seenOrder.length < DEDUPE_WINDOW) {
-      this.seenOrder.push(key);
-      return;
-    }
-    const evicted = this.seenOrder[this.seenHead]!;
-    this.seen.delete(evicted);
-    this.seenOrder[this.seenHead] = key;
-    this.seenHead = (this.seenHead + 1) % DEDUPE_WINDOW;
-  }
 
   /** ACK (ack=true) or NACK a delivered message by its ack id (1.2) or message-id (1.0/1.1). */
   acknowledge(id: string, subscriptionId: string | undefined, ack: boolean): void {
@@ -348,7 +335,7 @@ export class Session {
   private settle(u: Unacked, ack: boolean): void {
     this.unackedKeys.delete(`${u.sub.id}\u0000${u.delivery.messageId}`);
     // A NACKed message may come back (redelivery): forget that this session saw it.
-    if (!ack && u.delivery.dedupe) this.seen.delete(`${u.sub.id}\u0000${u.delivery.messageId}`);
+    if (!ack && u.delivery.dedupe) u.sub.seen?.forget(u.delivery.messageId);
     try {
       if (ack) u.delivery.onAck?.();
       else u.delivery.onNack?.();

@@ -9,6 +9,8 @@ export const ACK_MODES: readonly AckMode[] = ['auto', 'client', 'client-individu
 export class Subscription {
   /** Set by the broker when it indexed the subscription: how it is routed. */
   route: unknown = null;
+  /** Message ids recently delivered on this subscription (made on first use; see Session.deliver). */
+  seen: DedupeWindow | null = null;
 
   constructor(
     readonly session: Session,
@@ -37,4 +39,33 @@ export interface Delivery {
    */
   onAck?: (() => void) | undefined;
   onNack?: (() => void) | undefined;
+}
+
+/** The last `size` ids, for "a session never gets the same message twice" on one subscription. */
+export class DedupeWindow {
+  private readonly ids = new Set<string>();
+  private readonly ring: string[] = [];
+  private head = 0;
+
+  constructor(private readonly size: number) {}
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  add(id: string): void {
+    this.ids.add(id);
+    if (this.ring.length < this.size) {
+      this.ring.push(id);
+      return;
+    }
+    this.ids.delete(this.ring[this.head]!);
+    this.ring[this.head] = id;
+    this.head = (this.head + 1) % this.size;
+  }
+
+  /** Forget one id (a NACKed message may legitimately come back). */
+  forget(id: string): void {
+    this.ids.delete(id);
+  }
 }

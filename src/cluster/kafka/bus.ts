@@ -16,10 +16,10 @@
  *     older is replayed. Broadcast offsets are never committed.
  * The handler runs for one partition's envelopes one at a time, in order. An
  * own-topic offset is committed only after the handler resolved for that
- * envelope and every earlier one of the partition (commits are coalesced per
- * event-loop turn). A handler that throws is retried with backoff; after
- * `handlerRetries` more failures the envelope is logged at error level and
- * skipped, so one poisonous envelope cannot wedge a node forever.
+ * envelope and every earlier one of the partition (commits are coalesced: at
+ * most one per `commitIntervalMs`). A handler that throws is retried with
+ * backoff; after `handlerRetries` more failures the envelope is logged at error
+ * level and skipped, so one poisonous envelope cannot wedge a node forever.
  *
  * Sending. One idempotent producer; the user (or, for topic/event envelopes,
  * the destination) is the message key, so one user's envelopes keep their
@@ -91,6 +91,16 @@ export interface KafkaBusOptions {
   handlerRetryDelayMs?: number;
   /** Received envelopes buffered before the consumer pauses fetching. Default 1000. */
   maxBuffered?: number;
+  /**
+   * Own-topic offsets are committed at most this often (ms); 0 = after every
+   * event-loop turn that handled envelopes. Each commit is a request the broker
+   * writes to __consumer_offsets: at a few thousand envelopes/s, committing
+   * every turn costs broker CPU and latency on a small machine. Only handled
+   * envelopes are ever committed, and stop/leave/close commit at once, so the
+   * interval only widens what a killed node's drain hands over again
+   * (duplicates, never losses). Default 100.
+   */
+  commitIntervalMs?: number;
   /** client.id prefix. Default `stomp-cluster`. */
   clientId?: string;
   /** librdkafka settings merged over the defaults, for the producer / the consumers. */
@@ -113,6 +123,7 @@ const DEFAULTS: Omit<Resolved, 'brokers'> = {
   handlerRetries: 5,
   handlerRetryDelayMs: 50,
   maxBuffered: 1000,
+  commitIntervalMs: 100,
   maxMessageBytes: 8 * 1024 * 1024,
   clientId: 'stomp-cluster',
 };
@@ -208,6 +219,7 @@ export class KafkaBus implements Bus {
   /** Own-topic partition key -> last high watermark read. */
   private readonly highWatermarks = new Map<string, number>();
   private commitScheduled = false;
+  private lastCommitAt = 0;
 
   private readonly deliveries = new Map<number, PendingDelivery>();
   private nextOpaque = 1;
@@ -476,10 +488,14 @@ export class KafkaBus implements Bus {
   private scheduleCommit(): void {
     if (this.commitScheduled) return;
     this.commitScheduled = true;
-    setImmediate(() => {
+    const run = (): void => {
       this.commitScheduled = false;
+      this.lastCommitAt = Date.now();
       this.commit(false);
-    });
+    };
+    const wait = this.lastCommitAt + this.options.commitIntervalMs - Date.now();
+    if (wait <= 0) setImmediate(run);
+    else setTimeout(run, wait).unref();
   }
 
   /** Commit every own partition whose handled offset moved past its committed one. */

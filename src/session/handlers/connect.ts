@@ -53,6 +53,8 @@ export async function connect(s: Session, f: Frame): Promise<void> {
     transport: s.conn.transport === 'memory' ? 'tcp' : s.conn.transport,
     remoteAddress: s.conn.remoteAddress,
   });
+  // The request was only needed to authenticate: do not keep it (and its socket buffers) alive.
+  s.conn.request = undefined;
   if (s.state !== 'connecting') return; // closed while authenticating
   const server: [number, number] = [cfg.heartbeat.outgoingMs, cfg.heartbeat.incomingMs];
   const { readMs, writeMs } = negotiateHeartBeat(clientHb, server);
