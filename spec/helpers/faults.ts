@@ -7,43 +7,22 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, type IMessage } from '@stomp/stompjs';
 import WebSocket from 'ws';
-import { freePort } from './services.js';
+import { freePort, ping } from './services.js';
 import { waitFor } from './wait.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-function pingOnce(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    let buf = '';
-    s.setTimeout(500, () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.on('connect', () => s.write('PING\r\n'));
-    s.on('data', (d) => {
-      buf += d.toString();
-      if (buf.includes('\r\n')) {
-        s.destroy();
-        resolve(buf.startsWith('+PONG'));
-      }
-    });
-    s.on('error', () => resolve(false));
-  });
-}
-
 async function waitPing(port: number, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (await pingOnce(port)) return;
+    if (await ping(port, 500)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`redis on ${port} did not answer within ${ms} ms`);

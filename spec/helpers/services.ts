@@ -53,7 +53,8 @@ process.once('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-function ping(port: number, timeoutMs: number): Promise<boolean> {
+/** PING a redis-server on 127.0.0.1:`port`; true on +PONG. */
+export function ping(port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.connect({ port, host: '127.0.0.1' });
     let buf = '';

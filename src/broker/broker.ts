@@ -222,10 +222,7 @@ export class Broker implements SessionHost {
       if (user && s.isConnected) deregister.push(this.registry.removeSession(user, s.id, this.nodeId));
     }
     await Promise.allSettled([...deregister, ...this.removals]);
-    const handler = async (env: Envelope): Promise<void> => {
-      if (env.kind === 'user') await this.dispatcher.receive(env);
-      else if (env.kind === 'topic' && env.origin !== this.nodeId) this.deliverTopic(env);
-    };
+    const handler = (env: Envelope): Promise<void> => this.onEnvelope(env);
     try {
       let n: number;
       if (this.bus.leave) n = await this.bus.leave(handler);
@@ -515,9 +512,15 @@ export class Broker implements SessionHost {
   }
 
   /** A snapshot for /health, the dashboard and the HTTP API. */
+  /** Subscriptions held by this node's sessions. */
+  subscriptionCount(): number {
+    let n = 0;
+    for (const s of this.sessions) n += s.subscriptions.size;
+    return n;
+  }
+
   stats(): Record<string, number | string> {
-    let subscriptions = 0;
-    for (const s of this.sessions) subscriptions += s.subscriptions.size;
+    const subscriptions = this.subscriptionCount();
     return {
       node: this.nodeId,
       sessions: this.sessions.size,

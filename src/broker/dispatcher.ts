@@ -66,25 +66,13 @@ export class Dispatcher {
 
   /** Origin side: route an envelope accepted on this node. */
   async route(env: Envelope): Promise<void> {
-    const user = env.user!;
-    if (!this.d.clustered) {
-      // One node: nobody else to ask.
-      const pending: Array<Promise<void>> = [];
-      if (this.deliverLocal(env, undefined, pending) === 0) await this.toInbox(env);
-      else if (pending.length > 0) await Promise.all(pending);
-      return;
-    }
-    const nodes = await this.d.registry.nodesOf(user);
-    const here = this.d.users.has(user);
-    const pending: Array<Promise<void>> = [];
-    const delivered = here ? this.deliverLocal(env, undefined, pending) : 0;
+    // One node: nobody else to ask.
+    const nodes = this.d.clustered ? await this.d.registry.nodesOf(env.user!) : [];
+    const writeAheads: Array<Promise<void>> = [];
+    const delivered = this.deliverLocal(env, writeAheads, false);
     const remote = nodes.filter((n) => n !== this.d.nodeId);
-    if (remote.length === 0) {
-      if (delivered === 0) await this.toInbox(env);
-      else if (pending.length > 0) await Promise.all(pending);
-      return;
-    }
-    await Promise.all([...remote.map((n) => this.sendTo(n, env)), ...pending]);
+    if (remote.length === 0 && delivered === 0) return this.toInbox(env);
+    await Promise.all([...remote.map((n) => this.sendTo(n, env)), ...writeAheads]);
   }
 
   /**
@@ -95,9 +83,9 @@ export class Dispatcher {
   async receive(env: Envelope): Promise<void> {
     const user = env.user!;
     if (this.d.users.has(user)) {
-      const flushes: Array<Promise<void>> = [];
-      if (this.deliverLocal(env, undefined, flushes) === 0) await this.toInbox(env);
-      else if (flushes.length > 0) await Promise.all(flushes);
+      const waits: Array<Promise<void>> = [];
+      if (this.deliverLocal(env, waits, true) === 0) await this.toInbox(env);
+      else await Promise.all(waits);
       return;
     }
     // The user is not here (any more): look again and forward, bounded.
@@ -134,22 +122,27 @@ export class Dispatcher {
     }
   }
 
-  /** Deliver to this node's sessions of env.user subscribed to env.destination. Returns subscriptions reached. */
-  deliverLocal(env: Envelope, replayEntry?: { onAck: () => void }, flushes?: Array<Promise<void>>): number {
+  /**
+   * Deliver to this node's sessions of env.user subscribed to env.destination.
+   * Returns the subscriptions reached; `waits` collects the client-ack write-ahead
+   * appends and, with `flush` (bus deliveries, whose offset is committed next),
+   * the socket drains.
+   */
+  deliverLocal(env: Envelope, waits: Array<Promise<void>>, flush: boolean): number {
     const subs = this.d.users.match(env.user!, env.destination);
     if (subs.length === 0) return 0;
     let n = 0;
     for (const sub of subs) {
       const waiting = this.replaying.get(sub);
-      if (waiting && !replayEntry) {
+      if (waiting) {
         waiting.push(env);
         n++;
         continue;
       }
-      if (sub.session.deliver(sub, this.delivery(sub, env, replayEntry, flushes))) {
+      if (sub.session.deliver(sub, this.delivery(sub, env, undefined, waits))) {
         n++;
-        const f = flushes && sub.session.conn.flushed?.();
-        if (f) flushes.push(f);
+        const f = flush && sub.session.conn.flushed?.();
+        if (f) waits.push(f);
       }
     }
     this.counters.deliveredLocal += n;

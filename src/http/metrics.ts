@@ -39,11 +39,7 @@ export function createMetricsRegistry(broker: Broker): client.Registry {
   const d = (): typeof broker.dispatcher.counters => broker.dispatcher.counters;
   gauge('stomp_sessions', 'Open STOMP sessions on this node', () => broker.sessions.size);
   gauge('stomp_users', 'Users with at least one session on this node', () => broker.users.userCount);
-  gauge('stomp_subscriptions', 'Subscriptions held by sessions on this node', () => {
-    let n = 0;
-    for (const s of broker.sessions) n += s.subscriptions.size;
-    return n;
-  });
+  gauge('stomp_subscriptions', 'Subscriptions held by sessions on this node', () => broker.subscriptionCount());
   counter('stomp_sessions_opened_total', 'Sessions opened', () => c.sessionsOpened);
   counter('stomp_frames_in_total', 'STOMP frames received', () => c.framesIn);
   counter('stomp_frames_out_total', 'STOMP frames sent', () => c.framesOut);
