@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION } from '../../src/cluster/envelope.js';
+import { BATCH_VERSION, decodeEnvelope, decodeEnvelopes, encodeEnvelope, encodeEnvelopeBatch, ENVELOPE_VERSION } from '../../src/cluster/envelope.js';
 import { ClusterErrorCode, isClusterError } from '../../src/cluster/errors.js';
 import type { Envelope } from '../../src/cluster/types.js';
 import { type Tap, binaryBody, makeEnvelope, sameEnvelope } from '../conformance/fixtures.js';
@@ -123,4 +123,39 @@ t.test('random mutations: decodes or a coded error, never a crash', async (t) =>
     }
   }
   t.pass('random bytes');
+});
+
+t.test('batch: every fixture in one message, in order; a lone envelope decodes as a one-element batch', async (t) => {
+  const envs = fixtures.map(([, e]) => e);
+  const buf = encodeEnvelopeBatch(envs.map(encodeEnvelope));
+  t.equal(buf[0], BATCH_VERSION, 'batch version byte');
+  t.equal(buf.readUInt32BE(1), envs.length, 'count');
+  const back = decodeEnvelopes(buf);
+  t.equal(back.length, envs.length, 'as many envelopes as went in');
+  back.forEach((b, i) => sameEnvelope(t, b, envs[i]!));
+  t.equal(back[4]!.body.buffer, buf.buffer, 'bodies are views into the batch');
+  const one = decodeEnvelopes(encodeEnvelope(envs[0]!));
+  t.equal(one.length, 1);
+  sameEnvelope(t, one[0]!, envs[0]!);
+  t.same(decodeEnvelopes(encodeEnvelopeBatch([])), [], 'an empty batch is no envelopes');
+});
+
+t.test('batch: truncated at every offset or with trailing bytes: a coded error, never a crash or a partial list', async (t) => {
+  const buf = encodeEnvelopeBatch([makeEnvelope(), makeEnvelope({ id: 'e2', body: binaryBody(300) })].map(encodeEnvelope));
+  let bad = 0;
+  for (let cut = 0; cut < buf.length; cut++) {
+    try {
+      decodeEnvelopes(buf.subarray(0, cut));
+      t.fail(`cut at ${cut} decoded`);
+    } catch (err) {
+      if (isClusterError(err, ClusterErrorCode.BAD_ENVELOPE)) bad++;
+      else t.fail(`cut at ${cut}: ${String(err)}`);
+    }
+  }
+  t.equal(bad, buf.length, 'every cut is CLUSTER_ERR_BAD_ENVELOPE');
+  t.throws(() => decodeEnvelopes(Buffer.concat([buf, Buffer.from([0])])), { code: ClusterErrorCode.BAD_ENVELOPE }, 'trailing byte');
+  const huge = Buffer.from(buf);
+  huge.writeUInt32BE(0xffffffff, 1);
+  t.throws(() => decodeEnvelopes(huge), { code: ClusterErrorCode.BAD_ENVELOPE }, 'count larger than the buffer');
+  t.throws(() => decodeEnvelopes(Buffer.from([9, 0, 0, 0, 0])), { code: ClusterErrorCode.BAD_ENVELOPE }, 'unknown version');
 });

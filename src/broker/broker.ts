@@ -139,7 +139,7 @@ export class Broker implements SessionHost {
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'started';
-    await this.bus.start(this.nodeId, (env) => this.onEnvelope(env));
+    await this.bus.start(this.nodeId, (env) => this.onEnvelope(env), { settled: () => this.dispatcher.settled() });
     if (this.clustered) {
       this.membership = new Membership({
         nodeId: this.nodeId,
@@ -222,7 +222,7 @@ export class Broker implements SessionHost {
       if (user && s.isConnected) deregister.push(this.registry.removeSession(user, s.id, this.nodeId));
     }
     await Promise.allSettled([...deregister, ...this.removals]);
-    const handler = (env: Envelope): Promise<void> => this.onEnvelope(env);
+    const handler = (env: Envelope): Promise<void> | void => this.onEnvelope(env);
     try {
       let n: number;
       if (this.bus.leave) n = await this.bus.leave(handler);
@@ -426,7 +426,7 @@ export class Broker implements SessionHost {
 
   // ------------------------------------------------------------ bus
 
-  private async onEnvelope(env: Envelope): Promise<void> {
+  private onEnvelope(env: Envelope): Promise<void> | void {
     switch (env.kind) {
       case 'user':
         return this.dispatcher.receive(env);
@@ -434,8 +434,8 @@ export class Broker implements SessionHost {
         if (env.origin !== this.nodeId) this.deliverTopic(env);
         return;
       case 'event':
-        if (env.destination === EVENT_INBOX_REPLAY && env.user) await this.dispatcher.replayUser(env.user);
-        else if (env.destination === EVENT_KICK && env.user) this.kickLocal(env.user);
+        if (env.destination === EVENT_INBOX_REPLAY && env.user) return this.dispatcher.replayUser(env.user);
+        if (env.destination === EVENT_KICK && env.user) this.kickLocal(env.user);
         return;
     }
   }

@@ -13,6 +13,7 @@
 import type { Logger } from 'pino';
 import type { BrokerConfig } from '../config.js';
 import type { Bus, Envelope, Inbox, Registry } from '../cluster/types.js';
+import type { Connection } from '../session/connection.js';
 import type { Subscription } from '../session/subscription.js';
 import type { Delivery } from '../session/subscription.js';
 import { compilePattern, type CompiledPattern } from './pattern.js';
@@ -52,6 +53,8 @@ export class Dispatcher {
   private readonly replaying = new Map<Subscription, Envelope[]>();
   /** Subscriptions to replay once more when their running replay ends. */
   private readonly again = new Set<Subscription>();
+  /** Connections written to for bus deliveries since the last settled(). */
+  private readonly unsettled = new Set<Connection>();
 
   constructor(deps: DispatcherDeps) {
     this.d = deps;
@@ -76,25 +79,46 @@ export class Dispatcher {
   }
 
   /**
-   * Receiving side: an envelope for a user arrived on this node's topic. The
-   * bus commits its offset when this resolves, so it waits until the bytes
-   * written for it have left the process (a crash after that loses nothing).
+   * Receiving side: an envelope for a user arrived on this node's topic.
+   * Local deliveries finish synchronously (nothing returned); the bus commits
+   * the offset only after settled(), i.e. once the bytes written for it have
+   * left the process (a crash after that loses nothing).
    */
-  async receive(env: Envelope): Promise<void> {
+  receive(env: Envelope): Promise<void> | void {
     const user = env.user!;
     if (this.d.users.has(user)) {
       const waits: Array<Promise<void>> = [];
-      if (this.deliverLocal(env, waits, true) === 0) await this.toInbox(env);
-      else await Promise.all(waits);
+      if (this.deliverLocal(env, waits, true) === 0) return this.toInbox(env);
+      if (waits.length > 0) return Promise.all(waits).then(() => undefined);
       return;
     }
-    // The user is not here (any more): look again and forward, bounded.
+    return this.forward(env);
+  }
+
+  /**
+   * Resolves once every socket written to for a bus delivery before this call
+   * has handed its bytes to the kernel (the bus awaits it before committing).
+   */
+  settled(): Promise<void> {
+    if (this.unsettled.size === 0) return Promise.resolve();
+    const waits: Array<Promise<void>> = [];
+    for (const conn of this.unsettled) {
+      const f = conn.flushed?.();
+      if (f) waits.push(f);
+    }
+    this.unsettled.clear();
+    return Promise.all(waits).then(() => undefined);
+  }
+
+  /** The user is not here (any more): look again and forward, bounded. */
+  private async forward(env: Envelope): Promise<void> {
+    const user = env.user!;
     if (env.hops >= this.d.config.cluster.maxHops) {
       this.d.log.warn({ id: env.id, user, hops: env.hops }, 'hop limit reached; message goes to the inbox');
       await this.toInbox(env);
       return;
     }
-    const nodes = (await this.d.registry.nodesOf(user)).filter((n) => n !== this.d.nodeId);
+    const nodes = (await this.d.registry.nodesOf(user, { fresh: true })).filter((n) => n !== this.d.nodeId);
     if (nodes.length === 0) {
       await this.toInbox(env);
       return;
@@ -125,8 +149,8 @@ export class Dispatcher {
   /**
    * Deliver to this node's sessions of env.user subscribed to env.destination.
    * Returns the subscriptions reached; `waits` collects the client-ack write-ahead
-   * appends and, with `flush` (bus deliveries, whose offset is committed next),
-   * the socket drains.
+   * appends; with `flush` (bus deliveries, whose offset is committed after
+   * settled()) the connections written to are remembered for settled().
    */
   deliverLocal(env: Envelope, waits: Array<Promise<void>>, flush: boolean): number {
     const subs = this.d.users.match(env.user!, env.destination);
@@ -141,8 +165,7 @@ export class Dispatcher {
       }
       if (sub.session.deliver(sub, this.delivery(sub, env, undefined, waits))) {
         n++;
-        const f = flush && sub.session.conn.flushed?.();
-        if (f) waits.push(f);
+        if (flush) this.unsettled.add(sub.session.conn);
       }
     }
     this.counters.deliveredLocal += n;
@@ -187,7 +210,7 @@ export class Dispatcher {
 
   /** Make every node holding a session of `user` replay the user's inbox. */
   private async nudge(user: string): Promise<void> {
-    const nodes = await this.d.registry.nodesOf(user);
+    const nodes = await this.d.registry.nodesOf(user, { fresh: true });
     for (const n of nodes) {
       if (n === this.d.nodeId) void this.replayUser(user);
       else

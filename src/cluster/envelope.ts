@@ -10,12 +10,22 @@
  *                          [id, kind, user|null, destination, headers, hops, origin, ts]
  *   offset 5 + M   ...     the body, raw bytes (binary safe, never re-encoded)
  *
- * decodeEnvelope() returns a body that is a view into the input buffer (no copy).
+ * A batch (version 2) carries several version-1 envelopes in one bus message,
+ * so a burst routed in one event-loop turn costs the bus one record, not one
+ * per envelope:
+ *
+ *   offset 0       uint8   format version (2)
+ *   offset 1       uint32  number of envelopes N (big endian)
+ *   then N times   uint32  byte length L, then L bytes: one version-1 envelope
+ *
+ * decodeEnvelope() returns a body that is a view into the input buffer (no copy);
+ * decodeEnvelopes() reads either version and returns the envelopes in order.
  */
 import type { Envelope } from './types.js';
 import { ClusterError, ClusterErrorCode } from './errors.js';
 
 export const ENVELOPE_VERSION = 1;
+export const BATCH_VERSION = 2;
 const HEADER_BYTES = 5;
 const KINDS: ReadonlySet<string> = new Set(['user', 'topic', 'event']);
 
@@ -86,4 +96,47 @@ export function decodeEnvelope(buf: Buffer | Uint8Array | null | undefined): Env
   };
   if (user !== null) env.user = user;
   return env;
+}
+
+/** Bytes a batch adds around its envelopes: the batch header plus a length per envelope. */
+export function batchOverhead(count: number): number {
+  return HEADER_BYTES + 4 * count;
+}
+
+/** One bus message carrying several encoded (version-1) envelopes, in order. */
+export function encodeEnvelopeBatch(encoded: readonly Buffer[]): Buffer {
+  let size = batchOverhead(encoded.length);
+  for (const e of encoded) size += e.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = BATCH_VERSION;
+  out.writeUInt32BE(encoded.length, 1);
+  let at = HEADER_BYTES;
+  for (const e of encoded) {
+    out.writeUInt32BE(e.length, at);
+    e.copy(out, at + 4);
+    at += 4 + e.length;
+  }
+  return out;
+}
+
+/** The envelopes of one bus message: a single envelope (version 1) or a batch (version 2). */
+export function decodeEnvelopes(buf: Buffer | Uint8Array | null | undefined): Envelope[] {
+  if (!buf || !(buf instanceof Uint8Array)) throw bad('not a buffer');
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (b.length > 0 && b[0] === ENVELOPE_VERSION) return [decodeEnvelope(b)];
+  if (b.length < HEADER_BYTES) throw bad(`${b.length} bytes is shorter than the ${HEADER_BYTES}-byte header`);
+  if (b[0] !== BATCH_VERSION) throw bad(`unsupported version ${b[0]}`);
+  const count = b.readUInt32BE(1);
+  if (count > (b.length - HEADER_BYTES) / 4) throw bad(`batch count ${count} exceeds the ${b.length}-byte buffer`);
+  const out: Envelope[] = [];
+  let at = HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > b.length) throw bad(`batch entry ${i} is cut short`);
+    const len = b.readUInt32BE(at);
+    if (len > b.length - at - 4) throw bad(`batch entry ${i} length ${len} exceeds the buffer`);
+    out.push(decodeEnvelope(b.subarray(at + 4, at + 4 + len)));
+    at += 4 + len;
+  }
+  if (at !== b.length) throw bad(`${b.length - at} bytes after the last batch entry`);
+  return out;
 }

@@ -63,8 +63,12 @@ export interface Registry {
   removeSession(user: string, sessionId: string, nodeId: string): Promise<void>;
   /** All sessions of a user, on every node. */
   sessionsOf(user: string): Promise<SessionRecord[]>;
-  /** Distinct node ids holding at least one session of `user`. */
-  nodesOf(user: string): Promise<string[]>;
+  /**
+   * Distinct node ids holding at least one session of `user`. An implementation
+   * may answer from a cache that it keeps coherent (invalidated on every change
+   * it is told of); `{ fresh: true }` bypasses any cache and reads the backend.
+   */
+  nodesOf(user: string, opts?: { fresh?: boolean }): Promise<string[]>;
   /** Users with at least one session on `nodeId`. */
   usersOn(nodeId: string): Promise<string[]>;
   /** Remove every session recorded on `nodeId` (used when that node is dead). Returns the users affected. */
@@ -93,15 +97,29 @@ export interface Registry {
 }
 
 /**
- * Called for every envelope a node receives. The bus treats the envelope as
- * handled (commits its offset) only after the returned promise resolves;
- * a rejection is retried or logged by the bus implementation, never dropped silently.
+ * Called for every envelope a node receives, one at a time, in order. The bus
+ * hands over the next envelope only after the returned promise (if any)
+ * resolved, and treats an envelope as handled (may commit its offset) only
+ * after that and after `BusHooks.settled()`; a rejection is retried or logged
+ * by the bus implementation, never dropped silently. A handler that finished
+ * its work synchronously returns nothing, which costs no turn of the event loop.
  */
 export type EnvelopeHandler = (env: Envelope) => Promise<void> | void;
 
+export interface BusHooks {
+  /**
+   * Resolves once the effects of every envelope handled so far have left the
+   * process (e.g. the bytes written to sockets for them were handed to the
+   * kernel). A bus that records progress (Kafka offsets) awaits it before each
+   * commit, so a crash after a commit loses nothing, while handlers need not
+   * wait for socket drains one envelope at a time.
+   */
+  settled?(): Promise<void>;
+}
+
 export interface Bus {
   /** Start consuming this node's own topic and the broadcast topic. Creates what it needs. */
-  start(nodeId: string, handler: EnvelopeHandler): Promise<void>;
+  start(nodeId: string, handler: EnvelopeHandler, hooks?: BusHooks): Promise<void>;
   /** Deliver to one node's topic. Resolves once the bus has durably accepted it. */
   sendToNode(nodeId: string, env: Envelope): Promise<void>;
   /** Deliver to every node (including this one). */

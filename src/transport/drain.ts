@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 
 const RESOLVED = Promise.resolve();
+/** How often pending() is re-read while waiting: 'drain' fires only after a write that hit the high-water mark. */
+const POLL_MS = 2;
 
 /**
  * Resolve once `pending()` is 0 (everything handed to the kernel), the socket
@@ -10,17 +12,18 @@ const RESOLVED = Promise.resolve();
 export function waitDrained(pending: () => number, socket: Socket | undefined, maxWaitMs = 5000): Promise<void> {
   if (pending() === 0 || !socket || socket.destroyed) return RESOLVED;
   return new Promise((resolve) => {
+    const deadline = Date.now() + maxWaitMs;
     const done = (): void => {
-      clearTimeout(timer);
-      socket.off('drain', onDrain);
+      clearInterval(timer);
+      socket.off('drain', check);
       socket.off('close', done);
       resolve();
     };
-    const onDrain = (): void => {
-      if (pending() === 0) done();
+    const check = (): void => {
+      if (pending() === 0 || socket.destroyed || Date.now() >= deadline) done();
     };
-    const timer = setTimeout(done, maxWaitMs);
-    socket.on('drain', onDrain);
+    const timer = setInterval(check, POLL_MS);
+    socket.on('drain', check);
     socket.once('close', done);
   });
 }

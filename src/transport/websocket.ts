@@ -5,6 +5,7 @@
  * heart-beats as a lone "\n".
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import type { WebSocket } from 'ws';
 import type { Broker } from '../broker/broker.js';
@@ -21,21 +22,49 @@ export function selectSubprotocol(offered: Set<string>): string | false {
 
 const EOL = Buffer.from('\n');
 
+/**
+ * Frames written in one turn of the event loop (a batch of bus deliveries, a
+ * server-side publish loop) are corked and leave in one write to the kernel;
+ * at the latest when this many bytes have gathered, so held-back bytes never
+ * make a reading client look like a slow consumer.
+ */
+const MAX_CORKED_BYTES = 16 * 1024;
+
 export function attachWebSocket(broker: Broker, ws: WebSocket, req: IncomingMessage): void {
+  // ws keeps its net.Socket in `_socket`.
+  const socket = (ws as unknown as { _socket?: Socket })._socket;
+  let corked = false;
+  let corkedBytes = 0;
+  const uncork = (): void => {
+    corked = false;
+    corkedBytes = 0;
+    socket!.uncork();
+  };
   const conn: Connection = {
     transport: 'websocket',
     remoteAddress: req.socket.remoteAddress ?? '',
     request: req,
     write(frame: Buffer) {
       if (ws.readyState !== ws.OPEN) return;
+      if (socket && !corked) {
+        corked = true;
+        socket.cork();
+        process.nextTick(uncork);
+      }
       ws.send(frame, { binary: !isUtf8(frame) });
+      corkedBytes += frame.length;
+      if (corked && corkedBytes >= MAX_CORKED_BYTES) {
+        socket!.uncork(); // hand what gathered to the kernel now; stay corked for the rest of the turn
+        socket!.cork();
+        corkedBytes = 0;
+      }
     },
     writeHeartbeat() {
       if (ws.readyState === ws.OPEN) ws.send(EOL, { binary: false });
     },
     bufferedAmount: () => ws.bufferedAmount,
-    // ws keeps its net.Socket in `_socket`; bufferedAmount covers ws's own queue and the socket's.
-    flushed: () => waitDrained(() => (ws.readyState === ws.OPEN ? ws.bufferedAmount : 0), (ws as unknown as { _socket?: import('node:net').Socket })._socket),
+    // bufferedAmount covers ws's own queue and the socket's.
+    flushed: () => waitDrained(() => (ws.readyState === ws.OPEN ? ws.bufferedAmount : 0), socket),
     end() {
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1000);
     },

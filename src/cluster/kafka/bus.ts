@@ -15,16 +15,22 @@
  *     start() resolves, so nothing broadcast after start() is missed and nothing
  *     older is replayed. Broadcast offsets are never committed.
  * The handler runs for one partition's envelopes one at a time, in order. An
- * own-topic offset is committed only after the handler resolved for that
- * envelope and every earlier one of the partition (commits are coalesced: at
- * most one per `commitIntervalMs`). A handler that throws is retried with
+ * own-topic offset is committed only after the handler resolved for every
+ * envelope of that message and every earlier one of the partition, and after
+ * `hooks.settled()` (their socket writes left the process); commits are
+ * coalesced: at most one per `commitIntervalMs`. A handler that throws is retried with
  * backoff; after `handlerRetries` more failures the envelope is logged at error
  * level and skipped, so one poisonous envelope cannot wedge a node forever.
  *
- * Sending. One idempotent producer; the user (or, for topic/event envelopes,
- * the destination) is the message key, so one user's envelopes keep their
- * order. sendToNode()/broadcast() resolve on the delivery report of that very
- * message. The producer never auto-creates topics: sending to a node whose
+ * Sending. One idempotent producer. Envelopes sent in one event-loop turn to
+ * the same topic travel as one Kafka message (an envelope batch, see
+ * ../envelope.ts), produced at the end of the turn: a burst costs the broker,
+ * librdkafka and the receiving node one record instead of one per envelope,
+ * and adds no waiting (nothing is held back for a later turn). On a topic with
+ * more than one partition the batch is per key instead — the user (or, for
+ * topic/event envelopes, the destination) — so one user's envelopes keep their
+ * order. sendToNode()/broadcast() resolve on the delivery report of the
+ * message that carried the envelope. The producer never auto-creates topics: sending to a node whose
  * topic is gone fails (CLUSTER_ERR_BUS_SEND) instead of resurrecting it.
  *
  * drainNode(). A short-lived consumer in the dead node's group reads the dead
@@ -48,8 +54,8 @@ import type {
   TopicPartitionOffset,
   WatermarkOffsets,
 } from 'node-rdkafka';
-import type { Bus, Envelope, EnvelopeHandler } from '../types.js';
-import { decodeEnvelope, encodeEnvelope } from '../envelope.js';
+import type { Bus, BusHooks, Envelope, EnvelopeHandler } from '../types.js';
+import { batchOverhead, decodeEnvelopes, encodeEnvelope, encodeEnvelopeBatch } from '../envelope.js';
 import { ClusterError, ClusterErrorCode, type ClusterLogger, isClusterError, silentLogger } from '../errors.js';
 
 export interface KafkaBusOptions {
@@ -144,6 +150,10 @@ const CONSUME_WAIT_MS = 50;
 const LAG_REFRESH_MS = 5000;
 /** Messages taken at most per batch (the first one, then what is already fetched). */
 const CONSUME_BATCH = 500;
+/** Envelopes at most in one produced batch. */
+const SEND_BATCH_MAX = 1000;
+/** Bytes at most in one produced batch (and never more than maxMessageBytes). */
+const SEND_BATCH_BYTES = 1024 * 1024;
 
 type State = 'idle' | 'starting' | 'started' | 'closing' | 'closed';
 
@@ -165,6 +175,15 @@ interface PartitionState {
 interface PendingDelivery {
   resolve(): void;
   reject(err: Error): void;
+}
+
+/** Envelopes for one topic (and key, on a partitioned topic) waiting for the end of the turn. */
+interface OutBatch {
+  topic: string;
+  key: string | null;
+  values: Buffer[];
+  bytes: number;
+  waiters: PendingDelivery[];
 }
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -203,6 +222,12 @@ export class KafkaBus implements Bus {
   private state: State = 'idle';
   private nodeId: string | null = null;
   private handler: EnvelopeHandler | null = null;
+  private hooks: BusHooks = {};
+  /** Envelopes sent this turn, by topic (and key on partitioned topics). */
+  private readonly outBatches = new Map<string, OutBatch>();
+  private flushScheduled = false;
+  /** A commit waiting for hooks.settled(); the next one waits for it. */
+  private committing: Promise<void> | null = null;
 
   private admin: IAdminClient | null = null;
   private producer: Promise<Producer> | null = null;
@@ -268,7 +293,7 @@ export class KafkaBus implements Bus {
   // -------------------------------------------------------------------------
   // start
 
-  start(nodeId: string, handler: EnvelopeHandler): Promise<void> {
+  start(nodeId: string, handler: EnvelopeHandler, hooks: BusHooks = {}): Promise<void> {
     if (this.state !== 'idle') {
       return Promise.reject(new ClusterError(ClusterErrorCode.INVALID_STATE, `KafkaBus.start(): bus is ${this.state}`));
     }
@@ -278,6 +303,7 @@ export class KafkaBus implements Bus {
       );
     }
     this.state = 'starting';
+    this.hooks = hooks;
     this.starting = this.doStart(nodeId, handler);
     return this.starting;
   }
@@ -432,8 +458,7 @@ export class KafkaBus implements Bus {
         const msg = ps.queue.shift()!;
         this.buffered--;
         if (this.paused && this.buffered <= this.options.maxBuffered / 2) this.setPaused(false);
-        const handled = await this.handleMessage(msg, this.handler!);
-        if (!handled) break;
+        if ((await this.handleMessage(msg, this.handler!)) < 0) break;
         ps.done = msg.offset + 1;
         if (ps.commits) this.scheduleCommit();
       }
@@ -442,20 +467,42 @@ export class KafkaBus implements Bus {
     }
   }
 
-  /** Handler with retries. False if given up because the bus is closing (not handled: do not commit). */
-  private async handleMessage(msg: Message, handler: EnvelopeHandler, draining = false): Promise<boolean> {
-    let env: Envelope;
+  /**
+   * Hand every envelope of one bus message to the handler, in order, with retries.
+   * Returns how many envelopes the message held, or -1 if given up because the
+   * bus is closing (the message is not handled: do not commit it).
+   */
+  private async handleMessage(msg: Message, handler: EnvelopeHandler, draining = false): Promise<number> {
+    let envs: Envelope[];
     try {
-      env = decodeEnvelope(msg.value);
+      envs = decodeEnvelopes(msg.value);
     } catch (err) {
       // Garbage never blocks a partition: log it and move past it.
       this.log.error({ err, topic: msg.topic, partition: msg.partition, offset: msg.offset }, 'skipping undecodable bus message');
-      return true;
+      return 0;
     }
+    for (const env of envs) {
+      // The common case: the handler finished synchronously, or resolves at the first try.
+      let r: Promise<void> | void;
+      try {
+        r = handler(env);
+      } catch (err) {
+        r = Promise.reject(err);
+      }
+      if (r === undefined) continue;
+      if (!(await this.retrying(r, env, msg, handler, draining))) return -1;
+    }
+    return envs.length;
+  }
+
+  /** Await a handler's first attempt, then retry with backoff. False if given up because the bus is closing. */
+  private async retrying(first: Promise<void>, env: Envelope, msg: Message, handler: EnvelopeHandler, draining: boolean): Promise<boolean> {
     const where = { topic: msg.topic, partition: msg.partition, offset: msg.offset, envelopeId: env.id };
+    const stopping = (): boolean =>
+      draining ? this.state === 'closing' || this.state === 'closed' : this.state !== 'started' || this.leaving;
     for (let attempt = 0; ; attempt++) {
       try {
-        await handler(env);
+        await (attempt === 0 ? first : handler(env));
         return true;
       } catch (err) {
         if (attempt >= this.options.handlerRetries) {
@@ -464,11 +511,9 @@ export class KafkaBus implements Bus {
         }
         this.log.warn({ err, ...where, attempt: attempt + 1 }, 'bus handler failed; retrying');
       }
-      const stopping = draining ? this.state === 'closing' || this.state === 'closed' : this.state !== 'started' || this.leaving;
-      if (stopping) return false;
+      if (stopping()) return false;
       await delay(Math.min(5000, this.options.handlerRetryDelayMs * 2 ** attempt));
-      const stopped = draining ? this.state === 'closing' || this.state === 'closed' : this.state !== 'started' || this.leaving;
-      if (stopped) return false;
+      if (stopping()) return false;
     }
   }
 
@@ -491,29 +536,48 @@ export class KafkaBus implements Bus {
     const run = (): void => {
       this.commitScheduled = false;
       this.lastCommitAt = Date.now();
-      this.commit(false);
+      void this.commit(false);
     };
     const wait = this.lastCommitAt + this.options.commitIntervalMs - Date.now();
     if (wait <= 0) setImmediate(run);
     else setTimeout(run, wait).unref();
   }
 
-  /** Commit every own partition whose handled offset moved past its committed one. */
-  private commit(sync: boolean): void {
-    const consumer = this.consumer;
-    if (!this.acceptCommits || !consumer || !consumer.isConnected()) return;
-    const tps: TopicPartitionOffset[] = [];
-    for (const ps of this.parts.values()) {
-      if (ps.commits && ps.done > ps.committed) tps.push({ topic: ps.topic, partition: ps.partition, offset: ps.done });
-    }
-    if (tps.length === 0) return;
-    try {
-      if (sync) consumer.commitSync(tps);
-      else consumer.commit(tps);
-      for (const tp of tps) this.parts.get(`${tp.topic}/${tp.partition}`)!.committed = tp.offset;
-    } catch (err) {
-      this.log.warn({ err, offsets: tps }, 'kafka commit failed');
-    }
+  /**
+   * Commit every own partition whose handled offset moved past its committed one,
+   * once hooks.settled() says the writes for those envelopes left the process.
+   */
+  private commit(sync: boolean): Promise<void> {
+    const run = async (): Promise<void> => {
+      const tps: TopicPartitionOffset[] = [];
+      for (const ps of this.parts.values()) {
+        if (ps.commits && ps.done > ps.committed) tps.push({ topic: ps.topic, partition: ps.partition, offset: ps.done });
+      }
+      if (tps.length === 0 || !this.acceptCommits) return;
+      if (this.hooks.settled) {
+        const r = await boundedWait(this.hooks.settled(), this.options.closeTimeoutMs);
+        if (r === 'timeout') this.log.warn({ nodeId: this.nodeId }, 'writes not settled in time; committing anyway');
+      }
+      const consumer = this.consumer;
+      if (!this.acceptCommits || !consumer || !consumer.isConnected()) return;
+      try {
+        if (sync) consumer.commitSync(tps);
+        else consumer.commit(tps);
+        for (const tp of tps) {
+          const ps = this.parts.get(`${tp.topic}/${tp.partition}`)!;
+          ps.committed = Math.max(ps.committed, tp.offset);
+        }
+      } catch (err) {
+        this.log.warn({ err, offsets: tps }, 'kafka commit failed');
+      }
+    };
+    // One commit at a time, in order: a later one never lands before an earlier one.
+    const p = (this.committing ?? Promise.resolve()).then(run, run);
+    this.committing = p;
+    void p.finally(() => {
+      if (this.committing === p) this.committing = null;
+    });
+    return p;
   }
 
   private onCommitted(err: LibrdKafkaError | null, tps: TopicPartitionOffset[]): void {
@@ -537,19 +601,77 @@ export class KafkaBus implements Bus {
     return this.produce(this.broadcastTopic, env);
   }
 
-  private async produce(topic: string, env: Envelope): Promise<void> {
+  /** hooks.settled(), bounded; never rejects. */
+  private async settled(): Promise<void> {
+    if (!this.hooks.settled) return;
+    await boundedWait(this.hooks.settled().catch(() => undefined), this.options.closeTimeoutMs);
+  }
+
+  /** Queue an envelope for `topic`; it leaves with the others of this turn (see flushBatches). */
+  private produce(topic: string, env: Envelope): Promise<void> {
     if (this.state === 'closed' || this.producerClosed) {
-      throw new ClusterError(ClusterErrorCode.CLOSED, 'KafkaBus is closed');
+      return Promise.reject(new ClusterError(ClusterErrorCode.CLOSED, 'KafkaBus is closed'));
     }
     const value = encodeEnvelope(env);
-    const key = env.user ?? env.destination;
-    const producer = await this.ensureProducer();
+    const partitions = topic === this.broadcastTopic ? this.options.broadcastPartitions : this.options.partitions;
+    // One partition: everything for the topic may share a message. More: only one key's envelopes
+    // (they land in one partition and keep their order).
+    const key = partitions > 1 ? (env.user ?? env.destination) : null;
+    const id = key === null ? topic : `${topic}\u0000${key}`;
+    const limit = Math.min(SEND_BATCH_BYTES, this.options.maxMessageBytes);
+    let batch = this.outBatches.get(id);
+    if (batch && (batch.values.length >= SEND_BATCH_MAX || batch.bytes + value.length + batchOverhead(batch.values.length + 1) > limit)) {
+      this.outBatches.delete(id);
+      void this.produceBatch(batch);
+      batch = undefined;
+    }
+    if (!batch) {
+      batch = { topic, key, values: [], bytes: 0, waiters: [] };
+      this.outBatches.set(id, batch);
+    }
+    batch.values.push(value);
+    batch.bytes += value.length;
+    const delivered = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => void this.flushBatches());
+    }
+    return delivered;
+  }
+
+  /** End of the turn: every batch gathered becomes one Kafka message. */
+  private flushBatches(): Promise<void> {
+    this.flushScheduled = false;
+    const batches = [...this.outBatches.values()];
+    this.outBatches.clear();
+    return Promise.all(batches.map((b) => this.produceBatch(b))).then(() => undefined);
+  }
+
+  /** Produce one batch (a lone envelope goes as itself); settle its waiters on the delivery report. Never rejects. */
+  private async produceBatch(batch: OutBatch): Promise<void> {
+    const { topic, waiters } = batch;
+    const fail = (err: Error): void => {
+      for (const w of waiters) w.reject(err);
+    };
+    if (this.producerClosed) return fail(new ClusterError(ClusterErrorCode.CLOSED, 'KafkaBus is closed'));
+    const value = batch.values.length === 1 ? batch.values[0]! : encodeEnvelopeBatch(batch.values);
+    let producer: Producer;
+    try {
+      producer = await this.ensureProducer();
+    } catch (err) {
+      return fail(err as Error);
+    }
     const opaque = this.nextOpaque++;
-    const delivered = new Promise<void>((resolve, reject) => this.deliveries.set(opaque, { resolve, reject }));
+    this.deliveries.set(opaque, {
+      resolve: () => {
+        for (const w of waiters) w.resolve();
+      },
+      reject: fail,
+    });
     const deadline = Date.now() + this.options.sendTimeoutMs;
     for (;;) {
       try {
-        producer.produce(topic, null, value, key, Date.now(), opaque);
+        producer.produce(topic, null, value, batch.key, Date.now(), opaque);
         break;
       } catch (err) {
         // The local queue is full: let delivery reports drain it, then retry (bounded).
@@ -559,11 +681,10 @@ export class KafkaBus implements Bus {
           continue;
         }
         this.deliveries.delete(opaque);
-        throw new ClusterError(ClusterErrorCode.BUS_SEND, `send to ${topic} failed: ${(err as Error).message}`, { cause: err });
+        return fail(new ClusterError(ClusterErrorCode.BUS_SEND, `send to ${topic} failed: ${(err as Error).message}`, { cause: err }));
       }
     }
     this.pollForDeliveries(true);
-    return delivered;
   }
 
   private onDelivery(err: LibrdKafkaError | null, report: { opaque?: unknown; topic?: string }): void {
@@ -710,16 +831,18 @@ export class KafkaBus implements Bus {
           const batch = await this.consumeBatch(consumer, 500);
           for (const msg of batch) {
             if (msg.topic !== topic || msg.offset < position.get(msg.partition)!) continue;
-            if (!(await this.handleMessage(msg, handler, true))) {
-              throw new ClusterError(ClusterErrorCode.BUS_DRAIN, `drain of ${topic} aborted: bus closing`);
-            }
-            count++;
+            const handled = await this.handleMessage(msg, handler, true);
+            if (handled < 0) throw new ClusterError(ClusterErrorCode.BUS_DRAIN, `drain of ${topic} aborted: bus closing`);
+            count += handled;
             position.set(msg.partition, msg.offset + 1);
           }
           // An EOF offset past the last message means a gap (e.g. transaction markers).
           for (const [p, off] of eofs) position.set(p, Math.max(position.get(p) ?? 0, off));
           eofs.clear();
-          if (batch.length > 0) this.commitPositions(consumer, topic, position, false);
+          if (batch.length > 0) {
+            await this.settled();
+            this.commitPositions(consumer, topic, position, false);
+          }
         }
         // Senders that did not yet know the node is dead may still have added a few:
         // read again until the end stops moving, then delete.
@@ -736,7 +859,10 @@ export class KafkaBus implements Bus {
       finished = true;
       return count;
     } finally {
-      if (position.size > 0) this.commitPositions(consumer, topic, position, true);
+      if (position.size > 0) {
+        await this.settled();
+        this.commitPositions(consumer, topic, position, true);
+      }
       await this.disconnect(consumer, 'drain consumer');
       if (finished) await this.deleteTopic(topic);
       this.log.info({ nodeId, topic, count, finished }, finished ? 'drained dead node topic' : 'drain of dead node topic stopped');
@@ -838,7 +964,8 @@ export class KafkaBus implements Bus {
       const r = await boundedWait(Promise.all(inFlight), this.options.closeTimeoutMs);
       if (r === 'timeout') this.log.warn({ nodeId }, 'bus handlers still running at stop; their envelopes stay uncommitted');
     }
-    if (commit) this.commit(true);
+    if (commit) await this.commit(true);
+    else if (this.committing) await this.committing;
     this.acceptCommits = false;
     for (const ps of this.parts.values()) ps.queue.length = 0;
     this.buffered = 0;
@@ -874,7 +1001,9 @@ export class KafkaBus implements Bus {
       if (r === 'timeout') this.log.warn({ nodeId }, 'a drain was still running at close');
     }
     // 2. Producer (flushed), then own topic, then admin.
-    // From here on no producer is created any more; sends fail with CLUSTER_ERR_CLOSED.
+    // What was sent this turn still goes out; from here on no producer is created
+    // any more and sends fail with CLUSTER_ERR_CLOSED.
+    await this.flushBatches();
     this.producerClosed = true;
     if (this.producer) {
       const producer = await this.producer.catch(() => null);
