@@ -46,7 +46,8 @@ export class MemoryRegistry implements Registry {
     return sessions ? [...sessions.values()].map((r) => ({ ...r })) : [];
   }
 
-  async nodesOf(user: string): Promise<string[]> {
+  /** No cache here: every answer is fresh, so `opts.fresh` changes nothing. */
+  async nodesOf(user: string, _opts?: { fresh?: boolean }): Promise<string[]> {
     const sessions = this.store.users.get(user);
     if (!sessions) return [];
     return [...new Set([...sessions.values()].map((r) => r.nodeId))];

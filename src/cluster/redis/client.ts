@@ -11,6 +11,14 @@
  *   p:{nodes}:seen          hash  nodeId -> "<lastSeen>:<expiresAt>"    (liveness, Redis clock)
  *   p:{nodes}:meta          hash  nodeId -> JSON meta
  *   p:{lock:<name>}         string owner, with PX TTL
+ *
+ * Pub/sub channels (not keys: no hash slot; on a Redis Cluster a PUBLISH
+ * reaches the subscribers on every node):
+ *
+ *   p:registry:changed      message = a user name, published by scAddSession
+ *                           and scRemoveSession whenever they change that
+ *                           user's p:{u:<user>}:sessions hash (RedisRegistry's
+ *                           nodesOf cache drops the user on it: ./node-cache.ts)
  */
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterLogger } from '../errors.js';
@@ -63,21 +71,32 @@ export const keys = {
   lock: (p: string, name: string) => `${p}:{lock:${name}}`,
 };
 
+export const channels = {
+  /** A user's sessions hash changed; the message is the user name. */
+  registryChanged: (p: string) => `${p}:registry:changed`,
+};
+
 /** Redis server time in ms, inside a script (scripts are effect-replicated in Redis >= 5). */
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 export const scripts = {
-  /** KEYS[1] user sessions hash; ARGV sessionId, record JSON. Returns the previous record or nil. */
+  /**
+   * KEYS[1] user sessions hash; ARGV sessionId, record JSON, change channel, user.
+   * Returns the previous record or nil. Publishes the user on the channel unless
+   * the field already held exactly this record (nothing changed).
+   */
   scAddSession: {
     numberOfKeys: 1,
     lua: `local prev = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if prev ~= ARGV[2] then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return prev`,
   },
   /**
-   * KEYS[1] user sessions hash; ARGV sessionId, nodeId.
-   * Deletes the field only if it still records nodeId (or is unreadable). Returns 1 if deleted.
+   * KEYS[1] user sessions hash; ARGV sessionId, nodeId, change channel, user.
+   * Deletes the field only if it still records nodeId (or is unreadable). Returns 1 if deleted,
+   * and then (only then: otherwise nothing changed) publishes the user on the channel.
    */
   scRemoveSession: {
     numberOfKeys: 1,
@@ -86,6 +105,7 @@ if not v then return 0 end
 local ok, rec = pcall(cjson.decode, v)
 if ok and type(rec) == 'table' and rec.nodeId ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1`,
   },
   /** KEYS[1] seen hash, KEYS[2] meta hash; ARGV nodeId, ttlMs, meta JSON or ''. */
