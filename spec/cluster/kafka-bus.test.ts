@@ -148,6 +148,53 @@ t.test('kafka bus: an offset is committed only once the handler resolved', async
   t.pass('committed past both once both handlers resolved');
 });
 
+t.test('kafka bus: envelopes sent in one turn travel as one Kafka message, in order; each send resolves', async (t) => {
+  const { prefix, create } = fixture(t);
+  const [A, B] = [uid('nodeA'), uid('nodeB')];
+  const got: Envelope[] = [];
+  const busA = create();
+  const busB = create();
+  await busA.start(A, (env) => void got.push(env));
+  await busB.start(B, noop);
+  const user = uid('u');
+  const burst = Array.from({ length: 50 }, (_, i) => makeEnvelope({ user, body: Buffer.from(`#${i}`) }));
+  await Promise.all(burst.map((e) => busB.sendToNode(A, e))); // all in one turn
+  await busB.sendToNode(A, makeEnvelope({ user, body: Buffer.from('alone') })); // a later turn
+  await waitFor(() => got.length === 51, { timeoutMs: 20_000, what: 'all 51 envelopes' });
+  t.same(got.slice(0, 50).map((e) => e.id), burst.map((e) => e.id), 'the burst arrives whole and in order');
+  t.equal(got[50]!.body.toString(), 'alone', 'then the later one');
+  const wm = await new Promise<{ highOffset: number }>((resolve, reject) =>
+    probe.queryWatermarkOffsets(`${prefix}.node.${A}`, 0, 5000, (err, w) => (err ? reject(err) : resolve(w))),
+  );
+  t.equal(wm.highOffset, 2, 'two Kafka messages: one batch of 50, one lone envelope');
+});
+
+t.test('kafka bus: an offset is committed only after hooks.settled() resolved', async (t) => {
+  const { prefix, create } = fixture(t, { commitIntervalMs: 0 });
+  const [A, B] = [uid('nodeA'), uid('nodeB')];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  t.teardown(() => release());
+  let asked = 0;
+  const seen: string[] = [];
+  const busA = create();
+  const busB = create();
+  await busA.start(A, (env) => void seen.push(env.id), {
+    settled: () => {
+      asked++;
+      return gate;
+    },
+  });
+  await busB.start(B, noop);
+  await busB.sendToNode(A, makeEnvelope());
+  await waitFor(() => seen.length === 1 && asked >= 1, { timeoutMs: 20_000, what: 'handled, and settled() asked' });
+  const group = `${prefix}.node.${A}`;
+  t.equal(await committedOffset(group, group), -1, 'nothing committed while settled() is pending');
+  release();
+  await waitFor(async () => (await committedOffset(group, group)) === 1, { timeoutMs: 20_000, what: 'the commit' });
+  t.pass('committed once settled() resolved');
+});
+
 t.test('kafka bus: a node restarted with the same id resumes after its last commit', async (t) => {
   const { create } = fixture(t);
   const [A, B] = [uid('nodeA'), uid('nodeB')];
