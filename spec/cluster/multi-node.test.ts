@@ -118,9 +118,14 @@ t.test('three nodes: cross-node user delivery, tabs, client SEND, topics, join, 
     t.pass('fay is offline everywhere after an abrupt close');
   });
 
-  await t.test('/metrics of a cluster node reports bus lag and remote sends', async (t) => {
+  await t.test('/metrics of a cluster node reports bus lag, remote sends and the registry look-up cache', async (t) => {
     const text = await (await fetch(`http://127.0.0.1:${a.port}/metrics`)).text();
     t.match(text, /stomp_bus_lag\{node="[^"]+"\} \d+/);
     t.match(text, /stomp_messages_sent_remote_total\{node="[^"]+"\} [1-9]\d*/);
+    // Node C sent carol 100 messages above: one look-up read Redis, the rest came from the cache.
+    const textC = await (await fetch(`http://127.0.0.1:${c.port}/metrics`)).text();
+    t.match(textC, /stomp_registry_cache_enabled\{node="[^"]+"\} 1\b/, 'the look-up cache answers (its Redis channel is subscribed)');
+    t.match(textC, /stomp_registry_cache_misses_total\{node="[^"]+"\} [1-9]\d*/, 'look-ups that read Redis');
+    t.match(textC, /stomp_registry_cache_hits_total\{node="[^"]+"\} [1-9]\d\d*/, 'look-ups answered from the cache');
   });
 });

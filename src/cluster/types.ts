@@ -53,6 +53,15 @@ export interface NodeInfo {
   meta: Record<string, string>;
 }
 
+/** A registry's nodesOf() cache, as /metrics reports it. */
+export interface RegistryCacheStats {
+  hits: number;
+  misses: number;
+  invalidations: number;
+  size: number;
+  enabled: boolean;
+}
+
 export interface Registry {
   /** Register a session of `rec.user` on `rec.nodeId`. */
   addSession(rec: SessionRecord): Promise<void>;
@@ -69,6 +78,8 @@ export interface Registry {
    * it is told of); `{ fresh: true }` bypasses any cache and reads the backend.
    */
   nodesOf(user: string, opts?: { fresh?: boolean }): Promise<string[]>;
+  /** Optional: counters of a nodesOf() cache, for /metrics. */
+  cacheStats?(): RegistryCacheStats;
   /** Users with at least one session on `nodeId`. */
   usersOn(nodeId: string): Promise<string[]>;
   /** Remove every session recorded on `nodeId` (used when that node is dead). Returns the users affected. */

@@ -57,6 +57,12 @@ export function createMetricsRegistry(broker: Broker): client.Registry {
   counter('stomp_node_takeovers_total', 'Dead nodes taken over by this node', () => broker.membershipInfo.takeovers);
   counter('stomp_node_recovered_messages_total', 'Messages recovered from dead nodes', () => broker.membershipInfo.recovered);
   gauge('stomp_bus_lag', 'Messages waiting in this node\'s bus topic (Kafka consumer lag; 0 for memory)', () => broker.busLag());
+  const cache = (): ReturnType<NonNullable<typeof broker.registry.cacheStats>> | undefined => broker.registry.cacheStats?.();
+  counter('stomp_registry_cache_hits_total', 'Registry look-ups (which nodes hold a user) answered from the cache', () => cache()?.hits ?? 0);
+  counter('stomp_registry_cache_misses_total', 'Registry look-ups that read Redis', () => cache()?.misses ?? 0);
+  counter('stomp_registry_cache_invalidations_total', 'Registry change notices received (Redis pub/sub)', () => cache()?.invalidations ?? 0);
+  gauge('stomp_registry_cache_users', 'Users held in the registry look-up cache', () => cache()?.size ?? 0);
+  gauge('stomp_registry_cache_enabled', '1 while the registry look-up cache answers (its invalidation channel is subscribed)', () => (cache()?.enabled ? 1 : 0));
   new client.Counter({
     name: 'stomp_errors_total',
     help: 'ERROR frames sent, by code',
