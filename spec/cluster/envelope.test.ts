@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { BATCH_VERSION, decodeEnvelope, decodeEnvelopes, encodeEnvelope, encodeEnvelopeBatch, ENVELOPE_VERSION } from '../../src/cluster/envelope.js';
+import { BATCH_VERSION, decodeEnvelope, decodeEnvelopes, encodeEnvelope, encodeEnvelopeBatch, ENVELOPE_VERSION, envelopeCount } from '../../src/cluster/envelope.js';
 import { ClusterErrorCode, isClusterError } from '../../src/cluster/errors.js';
 import type { Envelope } from '../../src/cluster/types.js';
 import { type Tap, binaryBody, makeEnvelope, sameEnvelope } from '../conformance/fixtures.js';
@@ -158,4 +158,12 @@ t.test('batch: truncated at every offset or with trailing bytes: a coded error, 
   huge.writeUInt32BE(0xffffffff, 1);
   t.throws(() => decodeEnvelopes(huge), { code: ClusterErrorCode.BAD_ENVELOPE }, 'count larger than the buffer');
   t.throws(() => decodeEnvelopes(Buffer.from([9, 0, 0, 0, 0])), { code: ClusterErrorCode.BAD_ENVELOPE }, 'unknown version');
+});
+
+t.test('envelopeCount reads a batch header without decoding; anything else counts as one', async (t) => {
+  const three = encodeEnvelopeBatch([makeEnvelope(), makeEnvelope(), makeEnvelope()].map(encodeEnvelope));
+  t.equal(envelopeCount(three), 3, 'batch of three');
+  t.equal(envelopeCount(encodeEnvelope(makeEnvelope())), 1, 'a lone envelope');
+  t.equal(envelopeCount(Buffer.from('garbage')), 1, 'garbage');
+  t.equal(envelopeCount(null), 1, 'no value');
 });

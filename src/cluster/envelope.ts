@@ -140,3 +140,9 @@ export function decodeEnvelopes(buf: Buffer | Uint8Array | null | undefined): En
   if (at !== b.length) throw bad(`${b.length - at} bytes after the last batch entry`);
   return out;
 }
+
+/** How many envelopes one bus message carries, read from its header only (1 for anything that is not a batch). */
+export function envelopeCount(buf: Buffer | Uint8Array | null | undefined): number {
+  if (!buf || buf.length < HEADER_BYTES || buf[0] !== BATCH_VERSION) return 1;
+  return Math.max(1, ((buf[1]! << 24) >>> 0) + (buf[2]! << 16) + (buf[3]! << 8) + buf[4]!);
+}

@@ -55,7 +55,7 @@ import type {
   WatermarkOffsets,
 } from 'node-rdkafka';
 import type { Bus, BusHooks, Envelope, EnvelopeHandler } from '../types.js';
-import { batchOverhead, decodeEnvelopes, encodeEnvelope, encodeEnvelopeBatch } from '../envelope.js';
+import { batchOverhead, decodeEnvelopes, encodeEnvelope, encodeEnvelopeBatch, envelopeCount } from '../envelope.js';
 import { ClusterError, ClusterErrorCode, type ClusterLogger, isClusterError, silentLogger } from '../errors.js';
 
 export interface KafkaBusOptions {
@@ -95,7 +95,10 @@ export interface KafkaBusOptions {
   handlerRetries?: number;
   /** First retry delay (ms), doubled each attempt, capped at 5 s. Default 50. */
   handlerRetryDelayMs?: number;
-  /** Received envelopes buffered before the consumer pauses fetching. Default 1000. */
+  /**
+   * Received envelopes buffered before the consumer pauses fetching (a batch
+   * counts as its envelopes; one fetch may overshoot by what it carried). Default 1000.
+   */
   maxBuffered?: number;
   /**
    * Own-topic offsets are committed at most this often (ms); 0 = after every
@@ -226,6 +229,9 @@ export class KafkaBus implements Bus {
   /** Envelopes sent this turn, by topic (and key on partitioned topics). */
   private readonly outBatches = new Map<string, OutBatch>();
   private flushScheduled = false;
+  /** Batches closed and waiting to be handed to librdkafka, in order. */
+  private readonly sendQueue: OutBatch[] = [];
+  private pumping: Promise<void> | null = null;
   /** A commit waiting for hooks.settled(); the next one waits for it. */
   private committing: Promise<void> | null = null;
 
@@ -447,7 +453,7 @@ export class KafkaBus implements Bus {
     // Not started (closing) or not ours: leave it uncommitted for whoever comes next.
     if (!ps || this.state !== 'started' || this.leaving) return;
     ps.queue.push(msg);
-    this.buffered++;
+    this.buffered += envelopeCount(msg.value);
     if (!this.paused && this.buffered >= this.options.maxBuffered) this.setPaused(true);
     if (!ps.loop) ps.loop = this.runPartition(ps);
   }
@@ -456,7 +462,7 @@ export class KafkaBus implements Bus {
     try {
       while (ps.queue.length > 0 && this.state === 'started' && !this.leaving) {
         const msg = ps.queue.shift()!;
-        this.buffered--;
+        this.buffered -= envelopeCount(msg.value);
         if (this.paused && this.buffered <= this.options.maxBuffered / 2) this.setPaused(false);
         if ((await this.handleMessage(msg, this.handler!)) < 0) break;
         ps.done = msg.offset + 1;
@@ -621,8 +627,10 @@ export class KafkaBus implements Bus {
     const limit = Math.min(SEND_BATCH_BYTES, this.options.maxMessageBytes);
     let batch = this.outBatches.get(id);
     if (batch && (batch.values.length >= SEND_BATCH_MAX || batch.bytes + value.length + batchOverhead(batch.values.length + 1) > limit)) {
+      // Full: it goes now, ahead of anything gathered after it.
       this.outBatches.delete(id);
-      void this.produceBatch(batch);
+      this.sendQueue.push(batch);
+      void this.pump();
       batch = undefined;
     }
     if (!batch) {
@@ -639,40 +647,63 @@ export class KafkaBus implements Bus {
     return delivered;
   }
 
-  /** End of the turn: every batch gathered becomes one Kafka message. */
+  /** End of the turn: every batch gathered becomes one Kafka message. Resolves once all were handed to librdkafka. */
   private flushBatches(): Promise<void> {
     this.flushScheduled = false;
-    const batches = [...this.outBatches.values()];
+    for (const b of this.outBatches.values()) this.sendQueue.push(b);
     this.outBatches.clear();
-    return Promise.all(batches.map((b) => this.produceBatch(b))).then(() => undefined);
+    return this.pump();
   }
 
-  /** Produce one batch (a lone envelope goes as itself); settle its waiters on the delivery report. Never rejects. */
-  private async produceBatch(batch: OutBatch): Promise<void> {
-    const { topic, waiters } = batch;
-    const fail = (err: Error): void => {
-      for (const w of waiters) w.reject(err);
-    };
-    if (this.producerClosed) return fail(new ClusterError(ClusterErrorCode.CLOSED, 'KafkaBus is closed'));
-    const value = batch.values.length === 1 ? batch.values[0]! : encodeEnvelopeBatch(batch.values);
-    let producer: Producer;
-    try {
-      producer = await this.ensureProducer();
-    } catch (err) {
-      return fail(err as Error);
+  /**
+   * Hand queued batches to librdkafka strictly in order: when its queue is full,
+   * the batch at the head waits (polling for delivery reports) and everything
+   * behind it waits too, so a retry never overtakes a later batch.
+   */
+  private pump(): Promise<void> {
+    this.pumping ??= this.runPump().finally(() => {
+      this.pumping = null;
+    });
+    return this.pumping;
+  }
+
+  private async runPump(): Promise<void> {
+    const queue = this.sendQueue;
+    while (queue.length > 0) {
+      let producer: Producer;
+      try {
+        if (this.producerClosed) throw new ClusterError(ClusterErrorCode.CLOSED, 'KafkaBus is closed');
+        producer = await this.ensureProducer();
+      } catch (err) {
+        for (const b of queue.splice(0)) for (const w of b.waiters) w.reject(err as Error);
+        return;
+      }
+      const batch = queue[0]!;
+      const failed = await this.produceBatch(producer, batch);
+      queue.shift();
+      if (failed) for (const w of batch.waiters) w.reject(failed);
     }
+  }
+
+  /** Produce one batch (a lone envelope goes as itself); its waiters settle on the delivery report. Returns the error if it could not be queued. */
+  private async produceBatch(producer: Producer, batch: OutBatch): Promise<Error | null> {
+    const { topic, waiters } = batch;
+    const value = batch.values.length === 1 ? batch.values[0]! : encodeEnvelopeBatch(batch.values);
     const opaque = this.nextOpaque++;
     this.deliveries.set(opaque, {
       resolve: () => {
         for (const w of waiters) w.resolve();
       },
-      reject: fail,
+      reject: (err) => {
+        for (const w of waiters) w.reject(err);
+      },
     });
     const deadline = Date.now() + this.options.sendTimeoutMs;
     for (;;) {
       try {
         producer.produce(topic, null, value, batch.key, Date.now(), opaque);
-        break;
+        this.pollForDeliveries(true);
+        return null;
       } catch (err) {
         // The local queue is full: let delivery reports drain it, then retry (bounded).
         if (errCode(err) === ERR.ERR__QUEUE_FULL && Date.now() < deadline && !this.producerClosed) {
@@ -681,10 +712,9 @@ export class KafkaBus implements Bus {
           continue;
         }
         this.deliveries.delete(opaque);
-        return fail(new ClusterError(ClusterErrorCode.BUS_SEND, `send to ${topic} failed: ${(err as Error).message}`, { cause: err }));
+        return new ClusterError(ClusterErrorCode.BUS_SEND, `send to ${topic} failed: ${(err as Error).message}`, { cause: err });
       }
     }
-    this.pollForDeliveries(true);
   }
 
   private onDelivery(err: LibrdKafkaError | null, report: { opaque?: unknown; topic?: string }): void {
