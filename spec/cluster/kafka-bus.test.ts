@@ -195,6 +195,37 @@ t.test('kafka bus: an offset is committed only after hooks.settled() resolved', 
   t.pass('committed once settled() resolved');
 });
 
+t.test('kafka bus: maxBuffered bounds what waits for a stalled handler (default 10,000 envelopes); nothing is lost or reordered', async (t) => {
+  t.equal(new KafkaBus({ brokers: kafka.brokers }).options.maxBuffered, 10_000, 'default');
+  const { create } = fixture(t, { maxBuffered: 20 });
+  const [A, B] = [uid('nodeA'), uid('nodeB')];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  t.teardown(() => release());
+  const got: string[] = [];
+  const busA = create();
+  const busB = create();
+  await busA.start(A, async (env) => {
+    got.push(env.id);
+    if (got.length === 1) await gate;
+  });
+  await busB.start(B, noop);
+  const sent: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    // ten turns, ten Kafka messages of ten envelopes each
+    const burst = Array.from({ length: 10 }, () => makeEnvelope());
+    sent.push(...burst.map((e) => e.id));
+    await Promise.all(burst.map((e) => busB.sendToNode(A, e)));
+  }
+  await waitFor(() => busA.receiveStats().paused, { timeoutMs: 20_000, what: 'fetching paused behind the stalled handler' });
+  t.ok(busA.receiveStats().buffered >= 20, `paused with ${busA.receiveStats().buffered} envelopes waiting`);
+  release();
+  await waitFor(() => got.length === sent.length, { timeoutMs: 20_000, what: 'all 100 envelopes' });
+  t.same(got, sent, 'all, in order, after the handler resumed');
+  t.notOk(busA.receiveStats().paused, 'fetching resumed');
+  t.ok(busA.receiveStats().pauses >= 1, 'paused at least once');
+});
+
 t.test('kafka bus: a node restarted with the same id resumes after its last commit', async (t) => {
   const { create } = fixture(t);
   const [A, B] = [uid('nodeA'), uid('nodeB')];

@@ -97,7 +97,10 @@ export interface KafkaBusOptions {
   handlerRetryDelayMs?: number;
   /**
    * Received envelopes buffered before the consumer pauses fetching (a batch
-   * counts as its envelopes; one fetch may overshoot by what it carried). Default 1000.
+   * counts as its envelopes; one fetch may overshoot by what it carried). Pausing
+   * makes librdkafka drop what it prefetched and fetch it again on resume, so
+   * this is a memory bound for a stalled handler, not a flow control to hit
+   * at full speed. Default 10,000 (a few MB at typical message sizes).
    */
   maxBuffered?: number;
   /**
@@ -131,7 +134,7 @@ const DEFAULTS: Omit<Resolved, 'brokers'> = {
   unknownTopicTimeoutMs: 5_000,
   handlerRetries: 5,
   handlerRetryDelayMs: 50,
-  maxBuffered: 1000,
+  maxBuffered: 10_000,
   commitIntervalMs: 100,
   maxMessageBytes: 8 * 1024 * 1024,
   clientId: 'stomp-cluster',
@@ -242,6 +245,7 @@ export class KafkaBus implements Bus {
   private readonly parts = new Map<string, PartitionState>();
   private buffered = 0;
   private paused = false;
+  private pauses = 0;
   /** Commits are accepted until close() made its final commit. */
   private acceptCommits = false;
   /** Set by leave(): the main consumer stops taking envelopes. */
@@ -530,6 +534,7 @@ export class KafkaBus implements Bus {
     try {
       if (paused) consumer.pause(tps);
       else consumer.resume(tps);
+      if (paused) this.pauses++;
       this.paused = paused;
     } catch (err) {
       this.log.warn({ err }, paused ? 'kafka pause failed' : 'kafka resume failed');
@@ -948,6 +953,11 @@ export class KafkaBus implements Bus {
       await this.close({ deleteOwnTopic: false });
     }
     return handed;
+  }
+
+  /** Received envelopes waiting for the handler, whether fetching is paused, and how often it paused. */
+  receiveStats(): { buffered: number; paused: boolean; pauses: number } {
+    return { buffered: this.buffered, paused: this.paused, pauses: this.pauses };
   }
 
   /**
