@@ -24,15 +24,19 @@
 //   node bench/cross-node.js [--n 100000] [--warm 20000] [--inflight 1000] [--window 20000]
 //       [--flatout-max-ms 20000] [--warm-max-ms 8000] [--rate 5000] [--seconds 5]
 //       [--low-rate 1000] [--e2e 2000] [--e2e-max-ms 45000] [--only cross|same]
-//       [--rounds 1] [--timeout 175000] [--kafka-jit c1|c2] [--prof DIR]
+//       [--rounds 1] [--timeout 175000] [--kafka-jit c1|c2] [--prof DIR] [--previous GIT-REF]
+//   --previous REF: also measure the cross-node path of an earlier version in the
+//       same run (built once from `git archive REF` into $TMPDIR with this
+//       checkout's node_modules, then cached by commit): a second pair of nodes
+//       on the same Redis and Kafka, same scenarios; reported as a baseline column.
 //   diagnostics:
 //       [--breakdown]   (time each paced message at A's Kafka hand-off and at B's delivery)
 //       [--kafka-stats]   (librdkafka statistics of both nodes' clients: requests, batch sizes)
 //       [--producer k=v,...] [--consumer k=v,...]   (librdkafka settings over KafkaBus's defaults, both nodes)
 //       [--redis k=v,...]   (ioredis options of the registry client, e.g. enableAutoPipelining=true)
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, execSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,12 +66,13 @@ const KAFKA_JIT = arg('kafka-jit', 'c1');
 const LOW_RATE = Number(arg('low-rate', 1_000));
 const ROUNDS = Number(arg('rounds', 1));
 const PROF = arg('prof', null);
+const PREVIOUS = arg('previous', null);
 // --breakdown: time each measured paced message at A's bus hand-off and at B's local delivery (see lib/cluster-node-role.js).
 const BREAKDOWN = process.argv.includes('--breakdown');
 const TARGET_P50_DELTA_MS = 2;
 const TARGET_P99_MS = 20;
 const TARGET_FLATOUT = 20_000;
-const TOTAL_MS = Number(arg('timeout', 175_000)); // bench/run.js kills a benchmark after 180 s
+const TOTAL_MS = Number(arg('timeout', PREVIOUS ? 290_000 : 175_000)); // bench/run.js kills it after 180 s (300 s with --previous)
 
 /** "a=1,b=x,c=true" -> { a: 1, b: 'x', c: true } (librdkafka settings). */
 function kv(s) {
@@ -353,7 +358,7 @@ function statDelta(a, b) {
 // ---------------------------------------------------------------------------
 // one scenario: publisher on A (cross-node) or on B (same-node), users on B
 
-async function runScenario(kind, nodes, services, { rate = RATE, flatout = true } = {}) {
+async function runScenario(kind, nodes, services, { rate = RATE, flatout = true, label = kind } = {}) {
   const { A, B } = nodes;
   const pub = kind === 'cross' ? A : B;
   const users = Array.from({ length: USERS }, (_, i) => `u${i}`);
@@ -455,7 +460,7 @@ async function runScenario(kind, nodes, services, { rate = RATE, flatout = true 
       noise: noise.stop(cpuMs(a0, a1) + cpuMs(b0, b1) + cpuMs(c0, c1) + kafkaMs + redisMs),
     };
     log(
-      `${kind.padEnd(5)} ${flatout ? `flat-out ${r.flatout.msgPerSec} msg/s (${got.received}/${fo.sent}${fo.truncated ? ` of ${N}, stopped at ${FLATOUT_MAX_MS} ms` : ''} in ${r.flatout.seconds}s, sendToUser settled p50 ${fo.handoffMs.p50} ms); ` : ''}` +
+      `${label.padEnd(5)} ${flatout ? `flat-out ${r.flatout.msgPerSec} msg/s (${got.received}/${fo.sent}${fo.truncated ? ` of ${N}, stopped at ${FLATOUT_MAX_MS} ms` : ''} in ${r.flatout.seconds}s, sendToUser settled p50 ${fo.handoffMs.p50} ms); ` : ''}` +
         `paced ${rate}/s: p50 ${lat.latency.p50} p99 ${lat.latency.p99} p99.9 ${lat.latency.p999} max ${lat.latency.max} ms ` +
         `(${lat.received}/${paced.measured}, pacer lag p99 ${paced.pacerLag.p99} ms); other load ${r.noise.otherCores} cores`,
     );
@@ -469,26 +474,68 @@ async function runScenario(kind, nodes, services, { rate = RATE, flatout = true 
 
 // ---------------------------------------------------------------------------
 
+/** Build `ref` once into $TMPDIR (cached by commit) with this checkout's node_modules; its dist/ path, or null with a reason. */
+function buildPrevious(ref) {
+  let sha;
+  try {
+    sha = execFileSync('git', ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd: ROOT }).toString().trim();
+  } catch {
+    return { sha: null, dist: null, reason: `git does not know ${ref} here (a shallow clone?)` };
+  }
+  const dir = path.join(os.tmpdir(), `stomp-cluster-build-${sha.slice(0, 12)}`);
+  const dist = path.join(dir, 'dist');
+  if (!existsSync(path.join(dist, 'index.js'))) {
+    log(`building ${ref} (${sha.slice(0, 12)}) into ${dir}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    execSync(`git archive ${sha} src tsconfig.json package.json | tar -x -C ${JSON.stringify(dir)}`, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+    execFileSync(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+  }
+  return { sha, dist: `${dist}${path.sep}`, reason: null };
+}
+
+/** Spawn and start node processes B then A (from `dist`, or this checkout's dist/ when null). */
+async function startNodes(label, nodePrefix, dist) {
+  const nodes = {};
+  for (const name of ['B', 'A']) {
+    const execArgv = PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, `--cpu-prof-name=cross-node-${label}${name}.cpuprofile`] : [];
+    const role = spawnRole(here('./lib/cluster-node-role.js'), { execArgv, name: `node ${label}${name}`, env: dist ? { BENCH_DIST: dist } : undefined });
+    cleanups.push(() => role.child.exitCode === null && role.child.kill('SIGKILL'));
+    nodes[name] = { role };
+  }
+  for (const name of ['B', 'A']) {
+    const s = await nodes[name].role.call('start', { redisUrl: redis.url, kafkaBrokers: kafka.brokers, prefix: nodePrefix, producerConfig: PRODUCER, consumerConfig: CONSUMER, redisOptions: REDIS_OPTS }, 60_000);
+    Object.assign(nodes[name], s);
+    log(`node ${label}${name}: ${s.nodeId} on port ${s.port} (pid ${s.pid})${dist ? ` from ${dist}` : ''}`);
+  }
+  return nodes;
+}
+
+async function stopNodes(nodes) {
+  // Graceful leave: each node deletes its own topic and deregisters its sessions.
+  for (const name of ['A', 'B']) {
+    if (!nodes[name]) continue;
+    await nodes[name].role.call('close', {}, 20_000).catch((err) => log(`node ${name} close: ${err.message}`));
+    await nodes[name].role.stop();
+  }
+}
+
+// Built before anything is measured, so the compile does not load the machine during a run.
+const previous = PREVIOUS ? buildPrevious(PREVIOUS) : null;
+if (previous?.reason) log(`--previous ${PREVIOUS}: skipped, ${previous.reason}`);
+
 const prefix = `bench-xn-${process.pid}-${Date.now().toString(36)}`;
 const [redis, kafka] = await Promise.all([startRedis(), startKafka()]);
 log(`redis ${redis.url}, kafka ${kafka.brokers}${kafka.ours ? '' : ' (KAFKA_BROKERS, reused)'}, prefix ${prefix}`);
 const services = { redisPid: redis.pid, kafkaPid: kafka.pid };
 
-const nodes = {};
-for (const name of ['B', 'A']) {
-  const execArgv = PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, `--cpu-prof-name=cross-node-${name}.cpuprofile`] : [];
-  const role = spawnRole(here('./lib/cluster-node-role.js'), { execArgv, name: `node ${name}` });
-  cleanups.push(() => role.child.exitCode === null && role.child.kill('SIGKILL'));
-  nodes[name] = { role };
-}
+let nodes = {};
 try {
-  for (const name of ['B', 'A']) {
-    const s = await nodes[name].role.call('start', { redisUrl: redis.url, kafkaBrokers: kafka.brokers, prefix, producerConfig: PRODUCER, consumerConfig: CONSUMER, redisOptions: REDIS_OPTS }, 60_000);
-    Object.assign(nodes[name], s);
-    log(`node ${name}: ${s.nodeId} on port ${s.port} (pid ${s.pid})`);
-  }
+  nodes = await startNodes('', prefix, null);
+  const nodeIds = { A: nodes.A.nodeId, B: nodes.B.nodeId };
 
-  const results = { cross: [], same: [], crossLow: [], sameLow: [], kafka: [] };
+  const results = { cross: [], same: [], crossLow: [], sameLow: [], prev: [], prevLow: [], kafka: [] };
   for (let r = 0; r < ROUNDS; r++) {
     // Kafka's own latency on the same broker, nodes up and idle.
     const e2e = await kafkaEndToEnd(kafka.brokers, `${prefix}.e2e-${r}`, E2E_N);
@@ -499,6 +546,21 @@ try {
     for (const kind of order) if (!ONLY || ONLY === kind) results[kind].push(await runScenario(kind, nodes, services));
     // The same path below saturation: paced only, at LOW_RATE (latency without queueing on a busy machine).
     if (LOW_RATE > 0) for (const kind of order) if (!ONLY || ONLY === kind) results[`${kind}Low`].push(await runScenario(kind, nodes, services, { rate: LOW_RATE, flatout: false }));
+  }
+
+  // The previous version: its own pair of nodes (on their own topics), the same cross-node scenarios.
+  if (previous?.dist && (!ONLY || ONLY === 'cross')) {
+    await stopNodes(nodes); // idle nodes still fetch and heartbeat: only one pair runs at a time
+    nodes = {};
+    const prevNodes = await startNodes('prev ', `${prefix}-prev`, previous.dist);
+    try {
+      for (let r = 0; r < ROUNDS; r++) {
+        results.prev.push(await runScenario('cross', prevNodes, services, { label: 'prev' }));
+        if (LOW_RATE > 0) results.prevLow.push(await runScenario('cross', prevNodes, services, { rate: LOW_RATE, flatout: false, label: 'prev' }));
+      }
+    } finally {
+      await stopNodes(prevNodes);
+    }
   }
 
   // -------------------------------------------------------------------------
@@ -518,6 +580,9 @@ try {
   const kp50 = med(kafkaOk, (k) => k.p50);
   const kavg = med(kafkaOk, (k) => k.avgMsWithoutFirst ?? k.avgMs);
   const allComplete = [...results.cross, ...results.same, ...results.crossLow, ...results.sameLow].every(complete);
+  const prev = (f) => med(results.prev, f);
+  const prevLow = (f) => med(results.prevLow, f);
+  const prevName = previous?.sha ? `previous version ${previous.sha.slice(0, 7)}` : 'previous version';
   const crossLow = (f) => med(results.crossLow, f);
   const sameLow = (f) => med(results.sameLow, f);
   const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b !== 0 ? round(a / b, 2) : undefined);
@@ -552,29 +617,45 @@ try {
       { metric: `cross-node latency p99 at ${LOW_RATE} msg/s (baseline: same-node)`, value: crossLow((x) => x.paced.latencyMs.p99), unit: 'ms', baseline: sameLow((x) => x.paced.latencyMs.p99), ratio: ratio(crossLow((x) => x.paced.latencyMs.p99), sameLow((x) => x.paced.latencyMs.p99)) },
     );
   }
+  if (results.cross.length && results.prev.length) {
+    const vs = (metric, unit, f) => {
+      const v = cross(f);
+      const b = prev(f);
+      rows.push({ metric: `${metric} (baseline: ${prevName})`, value: v, unit, baseline: b, ratio: ratio(v, b) });
+    };
+    vs('cross-node flat-out', 'msg/s', (x) => x.flatout.msgPerSec);
+    vs(`cross-node latency p50 at ${RATE} msg/s`, 'ms', (x) => x.paced.latencyMs.p50);
+    vs(`cross-node latency p99 at ${RATE} msg/s`, 'ms', (x) => x.paced.latencyMs.p99);
+    if (results.crossLow.length && results.prevLow.length) {
+      const v = crossLow((x) => x.paced.latencyMs.p99);
+      const b = prevLow((x) => x.paced.latencyMs.p99);
+      rows.push({ metric: `cross-node latency p99 at ${LOW_RATE} msg/s (baseline: ${prevName})`, value: v, unit: 'ms', baseline: b, ratio: ratio(v, b) });
+    }
+  }
   if (kafkaOk.length) rows.push({ metric: 'Kafka EndToEndLatency average (sequential round trips, first excluded)', value: kavg, unit: 'ms' });
 
   // Human-readable table on stderr (stdout's last line is the JSON summary).
   const f = (v) => (v === undefined || v === null ? '—' : String(v));
-  const line = (label, c, s, k) => `${label.padEnd(34)}${f(c).padStart(12)}${f(s).padStart(12)}${f(k).padStart(14)}`;
+  const withPrev = results.prev.length > 0;
+  const line = (label, c, s, k, p) => `${label.padEnd(34)}${f(c).padStart(12)}${f(s).padStart(12)}${f(k).padStart(14)}${withPrev ? f(p).padStart(14) : ''}`;
   const kx = (fn) => med(kafkaOk, fn);
   log('');
   log(`cross-node (publisher on A, 100 users on B), ${ROUNDS > 1 ? `medians of ${ROUNDS} rounds` : '1 round'}:`);
-  log(line('', 'cross-node', 'same-node', 'Kafka e2e'));
-  log(line(`latency p50 @ ${RATE}/s (ms)`, cross((x) => x.paced.latencyMs.p50), same((x) => x.paced.latencyMs.p50), kx((k) => k.p50)));
-  log(line(`latency p99 @ ${RATE}/s (ms)`, cross((x) => x.paced.latencyMs.p99), same((x) => x.paced.latencyMs.p99), kx((k) => k.p99)));
-  log(line(`latency p99.9 @ ${RATE}/s (ms)`, cross((x) => x.paced.latencyMs.p999), same((x) => x.paced.latencyMs.p999), kx((k) => k.p999)));
-  log(line('latency mean (ms)', cross((x) => x.paced.latencyMs.mean), same((x) => x.paced.latencyMs.mean), kavg));
-  log(line('sendToUser settled p50 (ms)', cross((x) => x.paced.handoffMs.p50), same((x) => x.paced.handoffMs.p50), ''));
-  log(line('flat-out (msg/s)', cross((x) => x.flatout.msgPerSec), same((x) => x.flatout.msgPerSec), ''));
+  log(line('', 'cross-node', 'same-node', 'Kafka e2e', previous?.sha ? `prev ${previous.sha.slice(0, 7)}` : 'previous'));
+  log(line(`latency p50 @ ${RATE}/s (ms)`, cross((x) => x.paced.latencyMs.p50), same((x) => x.paced.latencyMs.p50), kx((k) => k.p50), prev((x) => x.paced.latencyMs.p50)));
+  log(line(`latency p99 @ ${RATE}/s (ms)`, cross((x) => x.paced.latencyMs.p99), same((x) => x.paced.latencyMs.p99), kx((k) => k.p99), prev((x) => x.paced.latencyMs.p99)));
+  log(line(`latency p99.9 @ ${RATE}/s (ms)`, cross((x) => x.paced.latencyMs.p999), same((x) => x.paced.latencyMs.p999), kx((k) => k.p999), prev((x) => x.paced.latencyMs.p999)));
+  log(line('latency mean (ms)', cross((x) => x.paced.latencyMs.mean), same((x) => x.paced.latencyMs.mean), kavg, prev((x) => x.paced.latencyMs.mean)));
+  log(line('sendToUser settled p50 (ms)', cross((x) => x.paced.handoffMs.p50), same((x) => x.paced.handoffMs.p50), '', prev((x) => x.paced.handoffMs.p50)));
+  log(line('flat-out (msg/s)', cross((x) => x.flatout.msgPerSec), same((x) => x.flatout.msgPerSec), '', prev((x) => x.flatout.msgPerSec)));
   if (LOW_RATE > 0) {
-    log(line(`latency p50 @ ${LOW_RATE}/s (ms)`, crossLow((x) => x.paced.latencyMs.p50), sameLow((x) => x.paced.latencyMs.p50), kx((k) => k.p50)));
-    log(line(`latency p99 @ ${LOW_RATE}/s (ms)`, crossLow((x) => x.paced.latencyMs.p99), sameLow((x) => x.paced.latencyMs.p99), kx((k) => k.p99)));
+    log(line(`latency p50 @ ${LOW_RATE}/s (ms)`, crossLow((x) => x.paced.latencyMs.p50), sameLow((x) => x.paced.latencyMs.p50), kx((k) => k.p50), prevLow((x) => x.paced.latencyMs.p50)));
+    log(line(`latency p99 @ ${LOW_RATE}/s (ms)`, crossLow((x) => x.paced.latencyMs.p99), sameLow((x) => x.paced.latencyMs.p99), kx((k) => k.p99), prevLow((x) => x.paced.latencyMs.p99)));
   }
   log('(Kafka e2e: sequential produce->consume round trips, percentiles in whole ms as the tool prints them)');
   for (const row of rows.filter((x) => x.target)) log(`  ${row.met ? 'met ' : 'MISS'} ${row.metric}: ${row.value} ${row.unit} (target ${row.target})`);
 
-  const all = [...results.cross, ...results.same, ...results.crossLow, ...results.sameLow];
+  const all = [...results.cross, ...results.same, ...results.crossLow, ...results.sameLow, ...results.prev, ...results.prevLow];
   printSummary({
     bench: 'cross-node',
     noise: { otherCores: Math.max(0, ...all.map((x) => x.noise.otherCores ?? 0)) },
@@ -587,20 +668,17 @@ try {
       build: buildInfo(),
       settings: { n: N, warm: WARM_N, inflight: INFLIGHT, window: WINDOW, rate: RATE, seconds: SECONDS, e2eMessages: E2E_N, producer: PRODUCER ?? null, consumer: CONSUMER ?? null, redis: REDIS_OPTS ?? null },
       kafka: { brokers: kafka.brokers, startedHere: kafka.ours, jit: kafka.ours ? KAFKA_JIT : null, endToEnd: results.kafka },
-      nodes: { A: nodes.A.nodeId, B: nodes.B.nodeId },
+      nodes: nodeIds,
       cross: results.cross,
       same: results.same,
       crossLowRate: results.crossLow,
       sameLowRate: results.sameLow,
+      previous: previous ? { ref: PREVIOUS, sha: previous.sha, skipped: previous.reason, cross: results.prev, crossLowRate: results.prevLow } : null,
     },
   });
   if (!kafka.ours) await deleteTopics(kafka.brokers, [...results.kafka.map((_, r) => `${prefix}.e2e-${r}`), `${prefix}.broadcast`]).catch(() => undefined);
 } finally {
-  // Graceful leave: each node deletes its own topic and deregisters its sessions.
-  for (const name of ['A', 'B']) {
-    await nodes[name].role.call('close', {}, 20_000).catch((err) => log(`node ${name} close: ${err.message}`));
-    await nodes[name].role.stop();
-  }
+  await stopNodes(nodes);
 }
 clearTimeout(hard);
 cleanup();

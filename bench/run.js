@@ -11,6 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { cpuSince, machine, machineBusyMs, round } from './lib/util.js';
 
 const BENCHES = ['codec', 'local-delivery', 'idle-memory', 'connects', 'cross-node'];
+/**
+ * The cross-node benchmark also measures this earlier version in the same run:
+ * cf0a35f is the last commit before the cross-node batching work (one Kafka
+ * message and one registry look-up per envelope).
+ */
+const ARGS = { 'cross-node': ['--previous', 'cf0a35f'] };
+const TIMEOUTS_MS = { 'cross-node': 300_000 };
 const TIMEOUT_MS = 180_000;
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const selected = process.argv.slice(2).length ? process.argv.slice(2) : BENCHES;
@@ -36,7 +43,8 @@ function runOne(name) {
     const busy0 = machineBusyMs();
     const kids0 = childrenCpuMs();
     const own0 = process.cpuUsage();
-    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [file, ...(ARGS[name] ?? [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const timeoutMs = TIMEOUTS_MS[name] ?? TIMEOUT_MS;
     let out = '';
     let pendingLine = '';
     child.stdout.setEncoding('utf8');
@@ -48,9 +56,9 @@ function runOne(name) {
       for (const l of lines) if (!l.startsWith('{')) process.stderr.write(l + '\n');
     });
     const timer = setTimeout(() => {
-      process.stderr.write(`${name}: still running after ${TIMEOUT_MS} ms, killing pid ${child.pid}\n`);
+      process.stderr.write(`${name}: still running after ${timeoutMs} ms, killing pid ${child.pid}\n`);
       child.kill('SIGKILL');
-    }, TIMEOUT_MS);
+    }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const seconds = Math.round((Date.now() - t0) / 100) / 10;

@@ -6,8 +6,8 @@
 import { fork } from 'node:child_process';
 
 /** Start `file` as a child process; its stdout goes to our stderr so our stdout stays a clean report. */
-export function spawnRole(file, { execArgv = [], name = file } = {}) {
-  const child = fork(file, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 2, 2, 'ipc'] });
+export function spawnRole(file, { execArgv = [], name = file, env = undefined } = {}) {
+  const child = fork(file, [], { execArgv, env: env ? { ...process.env, ...env } : process.env, serialization: 'advanced', stdio: ['ignore', 2, 2, 'ipc'] });
   let seq = 0;
   const pending = new Map();
   const listeners = new Set();
