@@ -658,7 +658,8 @@ try {
   const all = [...results.cross, ...results.same, ...results.crossLow, ...results.sameLow, ...results.prev, ...results.prevLow];
   printSummary({
     bench: 'cross-node',
-    noise: { otherCores: Math.max(0, ...all.map((x) => x.noise.otherCores ?? 0)) },
+    // Per scenario, machine CPU minus what A, B, the clients, Kafka and Redis used: exact for run.js.
+    noise: { otherCores: Math.max(0, ...all.map((x) => x.noise.otherCores ?? 0)), exact: true },
     rounds: ROUNDS,
     title: `Cross-node delivery: publisher on node A, 100 users on node B (Redis registry, Kafka bus), 128 B; ${RATE} msg/s paced for ${SECONDS} s${LOW_RATE > 0 ? ` (and ${LOW_RATE} msg/s)` : ''} and ${N} flat-out; baselines same-node delivery and Kafka's EndToEndLatency on the same broker${ROUNDS > 1 ? `; medians of ${ROUNDS} rounds` : ''}`,
     publisher: 'server-side broker.sendToUser() on node A (same-node baseline: on node B)',
