@@ -81,6 +81,11 @@ export interface ClusterOptions {
   deadNodeCheckIntervalMs: number;
   /** Max times one envelope is forwarded between nodes before it goes to the inbox. */
   maxHops: number;
+  /**
+   * Features this node announces to the others (src/broker/features.ts); unset =
+   * all this version has. Only for tests that play an older node (NODE_FEATURES).
+   */
+  features?: string[];
 }
 
 export interface InboxOptions {
@@ -268,6 +273,7 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Broke
   if (env.NODE_HEARTBEAT_MS) cluster.heartbeatIntervalMs = int('NODE_HEARTBEAT_MS', env.NODE_HEARTBEAT_MS);
   if (env.DEAD_NODE_CHECK_MS) cluster.deadNodeCheckIntervalMs = int('DEAD_NODE_CHECK_MS', env.DEAD_NODE_CHECK_MS);
   if (env.MAX_HOPS) cluster.maxHops = int('MAX_HOPS', env.MAX_HOPS);
+  if (env.NODE_FEATURES !== undefined) cluster.features = env.NODE_FEATURES.split(',').map((f) => f.trim()).filter((f) => f !== '');
   if (Object.keys(limits).length) c.limits = limits;
   if (Object.keys(cluster).length) c.cluster = cluster;
   if (Object.keys(heartbeat).length) c.heartbeat = heartbeat;

@@ -169,6 +169,31 @@ t.test('kafka bus: envelopes sent in one turn travel as one Kafka message, in or
   t.equal(wm.highOffset, 2, 'two Kafka messages: one batch of 50, one lone envelope');
 });
 
+t.test('kafka bus: while hooks.batching() says no, every envelope is its own Kafka message, in order', async (t) => {
+  const { prefix, create } = fixture(t);
+  const [A, B] = [uid('nodeA'), uid('nodeB')];
+  const got: string[] = [];
+  const busA = create();
+  const busB = create();
+  await busA.start(A, (env) => void got.push(env.id));
+  const asked: Array<string | null> = [];
+  await busB.start(B, noop, {
+    batching: (node) => {
+      asked.push(node);
+      return false;
+    },
+  });
+  const burst = Array.from({ length: 20 }, () => makeEnvelope());
+  await Promise.all(burst.map((e) => busB.sendToNode(A, e)));
+  await waitFor(() => got.length === 20, { timeoutMs: 20_000, what: 'all 20' });
+  t.same(got, burst.map((e) => e.id), 'in order');
+  t.ok(asked.includes(A), 'asked about the receiving node');
+  const wm = await new Promise<{ highOffset: number }>((resolve, reject) =>
+    probe.queryWatermarkOffsets(`${prefix}.node.${A}`, 0, 5000, (err, w) => (err ? reject(err) : resolve(w))),
+  );
+  t.equal(wm.highOffset, 20, 'twenty Kafka messages');
+});
+
 t.test('kafka bus: an offset is committed only after hooks.settled() resolved', async (t) => {
   const { prefix, create } = fixture(t, { commitIntervalMs: 0 });
   const [A, B] = [uid('nodeA'), uid('nodeB')];

@@ -6,6 +6,7 @@
 import t from 'tap';
 import { MemoryBus, MemoryBusHub, MemoryInbox, MemoryRegistry, MemoryRegistryStore } from '../../src/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface Shared {
   store: MemoryRegistryStore;
@@ -123,7 +124,7 @@ t.test('a dead node is taken over: its sessions leave the registry, pending mess
   (b.broker.core as unknown as { membership: { stop(l: boolean): Promise<void> } }).membership.stop(false);
   await a.broker.sendToUser('gina', '/queue/x', 'in flight');
   t.equal(s.hub.topics.get(deadId)?.pending.length, 1, 'message waits in the dead node topic');
-  await t.resolves(waitFor(async () => !(await new MemoryRegistry(s.store).nodes()).some((n) => n.nodeId === deadId), 5000));
+  await t.resolves(waitFor(async () => !(await new MemoryRegistry(s.store).nodes()).some((n) => n.nodeId === deadId), { timeoutMs: 5000 }));
   t.same(await new MemoryRegistry(s.store).nodesOf('gina'), [], 'dead node sessions removed');
   t.equal(await s.inbox.depth('gina'), 1, 're-routed to the inbox (gina has no other session)');
   gina.close();
@@ -132,11 +133,35 @@ t.test('a dead node is taken over: its sessions leave the registry, pending mess
   t.equal((await again.next('MESSAGE')).body.toString(), 'in flight');
 });
 
-async function waitFor(pred: () => Promise<boolean>, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await pred()) return;
-    await new Promise((r) => setTimeout(r, 10));
+t.test('client SENDs are handed on without waiting for the bus, at most MAX_SENDS_IN_FLIGHT (256); a receipt waits for all', async (t) => {
+  const { MAX_SENDS_IN_FLIGHT } = await import('../../src/broker/broker.js');
+  t.equal(MAX_SENDS_IN_FLIGHT, 256, 'default');
+  const s = shared();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  t.teardown(() => release());
+  let calls = 0;
+  class GatedBus extends MemoryBus {
+    override async sendToNode(nodeId: string, env: Parameters<MemoryBus['sendToNode']>[1]): Promise<void> {
+      calls++;
+      await gate;
+      return super.sendToNode(nodeId, env);
+    }
   }
-  throw new Error('condition not met in time');
-}
+  const a = await node(t, s, { bus: new GatedBus(s.hub) });
+  const b = await node(t, s);
+  const bob = await b.user('bob');
+  await bob.subscribe('1', '/user/queue/x');
+  const sender = await a.user('sender');
+  let frames = '';
+  for (let i = 0; i < 300; i++) frames += `SEND\ndestination:/user/bob/queue/x\n\n${i}\0`;
+  frames += 'SEND\ndestination:/user/bob/queue/x\nreceipt:r1\n\nlast\0';
+  sender.sendText(frames);
+  await waitFor(() => calls >= MAX_SENDS_IN_FLIGHT + 1, { timeoutMs: 10_000, what: 'sends handed on' });
+  t.equal(calls, MAX_SENDS_IN_FLIGHT + 1, 'the session went on without confirmations, then waited at the bound');
+  release();
+  const r = await sender.next('RECEIPT', 10_000);
+  t.equal(r.headers['receipt-id'], 'r1', 'the receipt came once everything before it was accepted');
+  const got = await bob.messages(301, 10_000);
+  t.same(got.map((m) => m.body.toString()), [...[...Array(300).keys()].map(String), 'last'], 'all 301, in order');
+});

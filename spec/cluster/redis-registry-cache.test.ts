@@ -147,6 +147,26 @@ t.test('node cache: disable empties the cache', async (t) => {
   t.same(cache.stats(), { hits: 0, misses: 1, invalidations: 0, size: 0, enabled: false });
 });
 
+t.test('node cache: withdrawing the permission (an old node in the cluster) empties and stops it; granting it back restarts it', async (t) => {
+  const { cache, reads } = fakeCache();
+  cache.enable();
+  const p = cache.get('u');
+  reads[0]!.d.resolve(['n1']);
+  await p;
+  const epoch = cache.epoch;
+  cache.permit(false);
+  t.equal(cache.stats().size, 0, 'emptied');
+  t.equal(cache.isEnabled, false, 'not answering');
+  t.not(cache.epoch, epoch, 'reads in flight from before are not cached');
+  const q = cache.get('u');
+  t.equal(reads.length, 2, 'reads on its own');
+  reads[1]!.d.resolve(['n2']);
+  t.same(await q, ['n2']);
+  t.equal(cache.stats().size, 0, 'nothing kept meanwhile');
+  cache.permit(true);
+  t.equal(cache.isEnabled, true, 'answers again (still subscribed)');
+});
+
 t.test('node cache: fresh reads even when cached, and refreshes the cache', async (t) => {
   const { cache, reads } = fakeCache();
   cache.enable();

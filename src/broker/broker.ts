@@ -21,6 +21,7 @@ import { encodeBody, messageHeaders } from './body.js';
 import { DestinationResolver } from './destinations.js';
 import { Dispatcher, EVENT_INBOX_REPLAY } from './dispatcher.js';
 import { IdSequence, generateNodeId } from './ids.js';
+import { type ClusterFeatures, NODE_FEATURES } from './features.js';
 import { Membership } from './membership.js';
 import { QueueManager } from './queues.js';
 import { isPattern } from './pattern.js';
@@ -28,6 +29,8 @@ import { TopicIndex } from './topics.js';
 import { LocalUsers } from './users.js';
 
 export const EVENT_KICK = 'kick';
+/** Client SENDs to /topic or /user a session may have handed on without confirmation before it waits. */
+export const MAX_SENDS_IN_FLIGHT = 256;
 
 export interface BrokerDeps {
   log: Logger;
@@ -82,6 +85,10 @@ export class Broker implements SessionHost {
   };
   readonly sessions = new Set<Session>();
   private membership: Membership | null = null;
+  /** Client SENDs handed on but not yet confirmed, per session (see pipelined()). */
+  private readonly sendsInFlight = new WeakMap<Session, Set<Promise<void>>>();
+  /** What every node can do, as membership last read it (nothing until then: no batches, no cache). */
+  private features: ClusterFeatures = { nodes: new Map(), common: new Set() };
   private readonly sessionIds: IdSequence;
   private readonly envelopeIds: IdSequence;
   private readonly authenticateHook: AuthenticateHook;
@@ -139,16 +146,25 @@ export class Broker implements SessionHost {
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'started';
-    await this.bus.start(this.nodeId, (env) => this.onEnvelope(env), { settled: () => this.dispatcher.settled() });
+    await this.bus.start(this.nodeId, (env) => this.onEnvelope(env), {
+      settled: () => this.dispatcher.settled(),
+      // Batches only to nodes known to read them (for broadcasts: while every node does).
+      batching: (node) => (node === null ? this.features.common.has('envelope-batch') : this.features.nodes.get(node)?.has('envelope-batch') === true),
+    });
     if (this.clustered) {
+      this.registry.permitCache?.(false); // until membership has read what every node can do
       this.membership = new Membership({
         nodeId: this.nodeId,
         registry: this.registry,
         bus: this.bus,
         options: this.config.cluster,
         log: this.log,
-        meta: { started: String(Date.now()), pid: String(process.pid), version: this.config.serverName },
+        meta: { started: String(Date.now()), pid: String(process.pid), version: this.config.serverName, features: (this.config.cluster.features ?? NODE_FEATURES).join(',') },
         reroute: (env) => this.dispatcher.reroute(env),
+        onFeatures: (f) => {
+          this.features = f;
+          this.registry.permitCache?.(f.common.has('registry-notify'));
+        },
       });
       await this.membership.start();
       this.registry.onReset?.(() => void this.reassert());
@@ -305,6 +321,7 @@ export class Broker implements SessionHost {
 
   sessionClosed(s: Session): void {
     this.sessions.delete(s);
+    this.dispatcher.forgetConnection(s.conn);
     for (const sub of s.subscriptions.values()) this.removeSubscription(sub);
     const user = s.user;
     if (user && s.principal) {
@@ -369,17 +386,22 @@ export class Broker implements SessionHost {
     if (!ok) throw new StompError(ErrorCode.FORBIDDEN, `not allowed: ${destination}`);
   }
 
-  async send(s: Session, frame: Frame): Promise<void> {
+  send(s: Session, frame: Frame): Promise<void> | void {
     const destination = frame.headers['destination']!;
     const d = this.resolver.classify(destination);
     if (d.kind === 'invalid') throw new StompError(d.forbidden ? ErrorCode.FORBIDDEN : ErrorCode.INVALID_DESTINATION, `${d.reason}: ${destination}`);
-    if (this.authorizeSend) await this.authorize(this.authorizeSend, s, destination, frame.headers);
+    if (this.authorizeSend) return this.authorize(this.authorizeSend, s, destination, frame.headers).then(() => this.sendAllowed(s, frame, d));
+    return this.sendAllowed(s, frame, d);
+  }
+
+  private sendAllowed(s: Session, frame: Frame, d: Exclude<ReturnType<DestinationResolver['classify']>, { kind: 'invalid' }>): Promise<void> | void {
+    const destination = frame.headers['destination']!;
     const headers = messageHeaders(frame.headers);
     switch (d.kind) {
       case 'app':
         return this.invokeHandler(s, d.destination, d.path, frame);
       case 'topic':
-        return this.publishEnvelope(this.envelope('topic', undefined, destination, headers, frame.body));
+        return this.pipelined(s, frame, this.publishEnvelope(this.envelope('topic', undefined, destination, headers, frame.body)));
       case 'queue':
         this.queues.enqueue({ id: this.envelopeIds.next(), destination, headers, body: frame.body, redelivered: false });
         return;
@@ -387,9 +409,33 @@ export class Broker implements SessionHost {
         if (!this.config.allowClientSendToUser) throw new StompError(ErrorCode.FORBIDDEN, `clients may not send to user destinations: ${destination}`);
         const target = d.user ?? s.user;
         if (!target) throw new StompError(ErrorCode.FORBIDDEN, `no user to send to: ${destination}`);
-        return this.dispatcher.route(this.envelope('user', target, d.path, headers, frame.body));
+        return this.pipelined(s, frame, this.dispatcher.route(this.envelope('user', target, d.path, headers, frame.body)));
       }
     }
+  }
+
+  /**
+   * A client SEND to /topic or /user was routed in order (routing is FIFO up to
+   * the bus's send queue); the session may read its next frame before the bus
+   * confirmed this one, so a burst of SENDs travels together. It waits instead
+   * when the frame asks for a receipt (the RECEIPT then means: this and every
+   * earlier SEND of the session were accepted) or when MAX_SENDS_IN_FLIGHT are
+   * unconfirmed. A send that fails later fails the session, as before.
+   */
+  private pipelined(s: Session, frame: Frame, routed: Promise<void>): Promise<void> | void {
+    let inFlight = this.sendsInFlight.get(s);
+    if (frame.headers['receipt'] !== undefined) return inFlight && inFlight.size > 0 ? Promise.all([...inFlight, routed]).then(() => undefined) : routed;
+    if (inFlight && inFlight.size >= MAX_SENDS_IN_FLIGHT) return routed;
+    if (!inFlight) this.sendsInFlight.set(s, (inFlight = new Set()));
+    const set = inFlight;
+    const tracked = routed.then(
+      () => void set.delete(tracked),
+      (err: unknown) => {
+        set.delete(tracked);
+        s.fail(err);
+      },
+    );
+    set.add(tracked);
   }
 
   private async invokeHandler(s: Session, destination: string, path: string, frame: Frame): Promise<void> {

@@ -53,8 +53,12 @@ export class Dispatcher {
   private readonly replaying = new Map<Subscription, Envelope[]>();
   /** Subscriptions to replay once more when their running replay ends. */
   private readonly again = new Set<Subscription>();
-  /** Connections written to for bus deliveries since the last settled(). */
-  private readonly unsettled = new Set<Connection>();
+  /**
+   * Connections written to for bus deliveries, with the number of the last such
+   * write; an entry goes once a settled() saw it drain without a newer write.
+   */
+  private readonly unsettled = new Map<Connection, number>();
+  private writeNo = 0;
 
   constructor(deps: DispatcherDeps) {
     this.d = deps;
@@ -101,13 +105,23 @@ export class Dispatcher {
    */
   settled(): Promise<void> {
     if (this.unsettled.size === 0) return Promise.resolve();
+    // Every caller (the main consumer's commit, a drain's) waits for all of them:
+    // nothing is taken out before it drained, so one caller never hides a write from another.
     const waits: Array<Promise<void>> = [];
-    for (const conn of this.unsettled) {
+    for (const [conn, no] of this.unsettled) {
+      const forget = (): void => {
+        if (this.unsettled.get(conn) === no) this.unsettled.delete(conn);
+      };
       const f = conn.flushed?.();
-      if (f) waits.push(f);
+      if (f) waits.push(f.then(forget));
+      else forget();
     }
-    this.unsettled.clear();
     return Promise.all(waits).then(() => undefined);
+  }
+
+  /** A session's connection closed: nothing more will leave through it. */
+  forgetConnection(conn: Connection): void {
+    this.unsettled.delete(conn);
   }
 
   /** The user is not here (any more): look again and forward, bounded. */
@@ -165,7 +179,7 @@ export class Dispatcher {
       }
       if (sub.session.deliver(sub, this.delivery(sub, env, undefined, waits))) {
         n++;
-        if (flush) this.unsettled.add(sub.session.conn);
+        if (flush) this.unsettled.set(sub.session.conn, ++this.writeNo);
       }
     }
     this.counters.deliveredLocal += n;

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { ClusterOptions } from '../config.js';
 import type { Bus, Envelope, Registry } from '../cluster/types.js';
+import { type ClusterFeatures, clusterFeatures } from './features.js';
 
 export interface MembershipDeps {
   nodeId: string;
@@ -17,6 +18,8 @@ export interface MembershipDeps {
   log: Logger;
   meta: Record<string, string>;
   reroute(env: Envelope): Promise<void>;
+  /** Called after every read of the node list with what the cluster can do. */
+  onFeatures?(f: ClusterFeatures): void;
 }
 
 export class Membership {
@@ -34,6 +37,12 @@ export class Membership {
 
   async start(): Promise<void> {
     await this.beat();
+    // Know the cluster's features before the node takes traffic.
+    try {
+      this.d.onFeatures?.(clusterFeatures(await this.d.registry.nodes()));
+    } catch (err) {
+      this.d.log.warn({ err }, 'reading the node list failed; cluster features stay off until the next check');
+    }
     this.beatTimer = setInterval(() => void this.beat(), this.d.options.heartbeatIntervalMs);
     this.checkTimer = setInterval(() => void this.checkDead(), this.d.options.deadNodeCheckIntervalMs);
     this.beatTimer.unref?.();
@@ -54,6 +63,7 @@ export class Membership {
     this.checking = true;
     try {
       const nodes = await this.d.registry.nodes();
+      this.d.onFeatures?.(clusterFeatures(nodes));
       for (const n of nodes) if (!n.alive && n.nodeId !== this.d.nodeId) await this.takeover(n.nodeId);
     } catch (err) {
       this.d.log.warn({ err }, 'dead node check failed');

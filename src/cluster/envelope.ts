@@ -19,7 +19,9 @@
  *   then N times   uint32  byte length L, then L bytes: one version-1 envelope
  *
  * decodeEnvelope() returns a body that is a view into the input buffer (no copy);
- * decodeEnvelopes() reads either version and returns the envelopes in order.
+ * decodeEnvelopes() reads either version and returns the envelopes in order
+ * (bodies of a batch of several are copied, so one kept message does not keep
+ * the whole batch's buffer alive).
  */
 import type { Envelope } from './types.js';
 import { ClusterError, ClusterErrorCode } from './errors.js';
@@ -134,7 +136,10 @@ export function decodeEnvelopes(buf: Buffer | Uint8Array | null | undefined): En
     if (at + 4 > b.length) throw bad(`batch entry ${i} is cut short`);
     const len = b.readUInt32BE(at);
     if (len > b.length - at - 4) throw bad(`batch entry ${i} length ${len} exceeds the buffer`);
-    out.push(decodeEnvelope(b.subarray(at + 4, at + 4 + len)));
+    const env = decodeEnvelope(b.subarray(at + 4, at + 4 + len));
+    // A body kept for long (unacked, queued, in an inbox replay) must not pin the whole batch.
+    if (count > 1) env.body = Buffer.from(env.body);
+    out.push(env);
     at += 4 + len;
   }
   if (at !== b.length) throw bad(`${b.length - at} bytes after the last batch entry`);

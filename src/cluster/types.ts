@@ -80,6 +80,11 @@ export interface Registry {
   nodesOf(user: string, opts?: { fresh?: boolean }): Promise<string[]>;
   /** Optional: counters of a nodesOf() cache, for /metrics. */
   cacheStats?(): RegistryCacheStats;
+  /**
+   * Optional: whether the cluster lets nodesOf() answer from a cache — false
+   * while a node that does not announce its registry changes is alive. Default allowed.
+   */
+  permitCache?(allowed: boolean): void;
   /** Users with at least one session on `nodeId`. */
   usersOn(nodeId: string): Promise<string[]>;
   /** Remove every session recorded on `nodeId` (used when that node is dead). Returns the users affected. */
@@ -126,6 +131,12 @@ export interface BusHooks {
    * wait for socket drains one envelope at a time.
    */
   settled?(): Promise<void>;
+  /**
+   * May envelopes for `nodeId` (null: the broadcast topic) share one bus
+   * message? Asked for every send; false while the receiver (for broadcasts:
+   * any node) may be a version that cannot read envelope batches. Absent: yes.
+   */
+  batching?(nodeId: string | null): boolean;
 }
 
 export interface Bus {

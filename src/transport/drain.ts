@@ -1,29 +1,25 @@
 import type { Socket } from 'node:net';
 
 const RESOLVED = Promise.resolve();
-/** How often pending() is re-read while waiting: 'drain' fires only after a write that hit the high-water mark. */
-const POLL_MS = 2;
+const EMPTY = Buffer.alloc(0);
 
 /**
- * Resolve once `pending()` is 0 (everything handed to the kernel), the socket
- * closed, or `maxWaitMs` passed (a slow consumer is dealt with by the send
- * buffer limit, not here).
+ * Resolve once everything written to `socket` so far was handed to the
+ * kernel (`pending()` is 0 at once, or an empty write queued behind it
+ * completed: a stream calls write callbacks in order), the socket closed, or
+ * `maxWaitMs` passed (a slow consumer is dealt with by the send buffer limit,
+ * not here).
  */
 export function waitDrained(pending: () => number, socket: Socket | undefined, maxWaitMs = 5000): Promise<void> {
-  if (pending() === 0 || !socket || socket.destroyed) return RESOLVED;
+  if (pending() === 0 || !socket || socket.destroyed || !socket.writable) return RESOLVED;
   return new Promise((resolve) => {
-    const deadline = Date.now() + maxWaitMs;
     const done = (): void => {
-      clearInterval(timer);
-      socket.off('drain', check);
+      clearTimeout(timer);
       socket.off('close', done);
       resolve();
     };
-    const check = (): void => {
-      if (pending() === 0 || socket.destroyed || Date.now() >= deadline) done();
-    };
-    const timer = setInterval(check, POLL_MS);
-    socket.on('drain', check);
+    const timer = setTimeout(done, maxWaitMs);
     socket.once('close', done);
+    socket.write(EMPTY, () => done());
   });
 }

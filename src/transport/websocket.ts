@@ -52,8 +52,9 @@ export function attachWebSocket(broker: Broker, ws: WebSocket, req: IncomingMess
         process.nextTick(uncork);
       }
       ws.send(frame, { binary: !isUtf8(frame) });
+      if (!corked) return;
       corkedBytes += frame.length;
-      if (corked && corkedBytes >= MAX_CORKED_BYTES) {
+      if (corkedBytes >= MAX_CORKED_BYTES) {
         socket!.uncork(); // hand what gathered to the kernel now; stay corked for the rest of the turn
         socket!.cork();
         corkedBytes = 0;

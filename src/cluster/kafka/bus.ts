@@ -235,8 +235,10 @@ export class KafkaBus implements Bus {
   /** Batches closed and waiting to be handed to librdkafka, in order. */
   private readonly sendQueue: OutBatch[] = [];
   private pumping: Promise<void> | null = null;
-  /** A commit waiting for hooks.settled(); the next one waits for it. */
+  /** The commit running (it may be waiting for hooks.settled()), and whether to run once more after it. */
   private committing: Promise<void> | null = null;
+  private commitAgain = false;
+  private commitSync = false;
 
   private admin: IAdminClient | null = null;
   private producer: Promise<Producer> | null = null;
@@ -557,38 +559,50 @@ export class KafkaBus implements Bus {
   /**
    * Commit every own partition whose handled offset moved past its committed one,
    * once hooks.settled() says the writes for those envelopes left the process.
+   * One commit runs at a time; a call meanwhile makes it run once more when it
+   * ends (with the offsets handled by then) and resolves after that run, so
+   * commits never queue up behind slow sockets and never land out of order.
    */
   private commit(sync: boolean): Promise<void> {
-    const run = async (): Promise<void> => {
-      const tps: TopicPartitionOffset[] = [];
-      for (const ps of this.parts.values()) {
-        if (ps.commits && ps.done > ps.committed) tps.push({ topic: ps.topic, partition: ps.partition, offset: ps.done });
-      }
-      if (tps.length === 0 || !this.acceptCommits) return;
-      if (this.hooks.settled) {
-        const r = await boundedWait(this.hooks.settled(), this.options.closeTimeoutMs);
-        if (r === 'timeout') this.log.warn({ nodeId: this.nodeId }, 'writes not settled in time; committing anyway');
-      }
-      const consumer = this.consumer;
-      if (!this.acceptCommits || !consumer || !consumer.isConnected()) return;
-      try {
-        if (sync) consumer.commitSync(tps);
-        else consumer.commit(tps);
-        for (const tp of tps) {
-          const ps = this.parts.get(`${tp.topic}/${tp.partition}`)!;
-          ps.committed = Math.max(ps.committed, tp.offset);
-        }
-      } catch (err) {
-        this.log.warn({ err, offsets: tps }, 'kafka commit failed');
-      }
+    this.commitSync ||= sync;
+    if (this.committing) {
+      this.commitAgain = true;
+      return this.committing;
+    }
+    const loop = async (): Promise<void> => {
+      do {
+        this.commitAgain = false;
+        const s = this.commitSync;
+        this.commitSync = false;
+        await this.commitOnce(s);
+      } while (this.commitAgain);
     };
-    // One commit at a time, in order: a later one never lands before an earlier one.
-    const p = (this.committing ?? Promise.resolve()).then(run, run);
-    this.committing = p;
-    void p.finally(() => {
-      if (this.committing === p) this.committing = null;
+    const p = loop().finally(() => {
+      this.committing = null;
     });
+    this.committing = p;
     return p;
+  }
+
+  private async commitOnce(sync: boolean): Promise<void> {
+    const tps: TopicPartitionOffset[] = [];
+    for (const ps of this.parts.values()) {
+      if (ps.commits && ps.done > ps.committed) tps.push({ topic: ps.topic, partition: ps.partition, offset: ps.done });
+    }
+    if (tps.length === 0 || !this.acceptCommits) return;
+    if ((await this.settled()) === 'timeout') this.log.warn({ nodeId: this.nodeId }, 'writes not settled in time; committing anyway');
+    const consumer = this.consumer;
+    if (!this.acceptCommits || !consumer || !consumer.isConnected()) return;
+    try {
+      if (sync) consumer.commitSync(tps);
+      else consumer.commit(tps);
+      for (const tp of tps) {
+        const ps = this.parts.get(`${tp.topic}/${tp.partition}`)!;
+        ps.committed = Math.max(ps.committed, tp.offset);
+      }
+    } catch (err) {
+      this.log.warn({ err, offsets: tps }, 'kafka commit failed');
+    }
   }
 
   private onCommitted(err: LibrdKafkaError | null, tps: TopicPartitionOffset[]): void {
@@ -605,33 +619,47 @@ export class KafkaBus implements Bus {
   // send
 
   sendToNode(nodeId: string, env: Envelope): Promise<void> {
-    return this.produce(this.nodeTopic(nodeId), env);
+    return this.produce(this.nodeTopic(nodeId), env, nodeId);
   }
 
   broadcast(env: Envelope): Promise<void> {
-    return this.produce(this.broadcastTopic, env);
+    return this.produce(this.broadcastTopic, env, null);
   }
 
-  /** hooks.settled(), bounded; never rejects. */
-  private async settled(): Promise<void> {
+  /** hooks.settled(), bounded by closeTimeoutMs; never rejects (a failing hook is logged). */
+  private async settled(): Promise<void | 'timeout'> {
     if (!this.hooks.settled) return;
-    await boundedWait(this.hooks.settled().catch(() => undefined), this.options.closeTimeoutMs);
+    let pending: Promise<void>;
+    try {
+      pending = this.hooks.settled();
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    return boundedWait(
+      pending.catch((err: unknown) => this.log.warn({ err, nodeId: this.nodeId }, 'settled() hook failed')),
+      this.options.closeTimeoutMs,
+    );
   }
 
-  /** Queue an envelope for `topic`; it leaves with the others of this turn (see flushBatches). */
-  private produce(topic: string, env: Envelope): Promise<void> {
+  /**
+   * Queue an envelope for `topic` (node `target`'s, or null: broadcast); it leaves with the others
+   * of this turn (see flushBatches), or alone while hooks.batching() says the reader cannot take batches.
+   */
+  private produce(topic: string, env: Envelope, target: string | null): Promise<void> {
     if (this.state === 'closed' || this.producerClosed) {
       return Promise.reject(new ClusterError(ClusterErrorCode.CLOSED, 'KafkaBus is closed'));
     }
     const value = encodeEnvelope(env);
     const partitions = topic === this.broadcastTopic ? this.options.broadcastPartitions : this.options.partitions;
-    // One partition: everything for the topic may share a message. More: only one key's envelopes
-    // (they land in one partition and keep their order).
+    // One partition (as configured here): everything for the topic may share a message, sent to
+    // partition 0 explicitly, so the order holds even if the topic was created with more. More:
+    // only one key's envelopes (the partitioner keeps a key in one partition, so its order holds).
     const key = partitions > 1 ? (env.user ?? env.destination) : null;
     const id = key === null ? topic : `${topic}\u0000${key}`;
     const limit = Math.min(SEND_BATCH_BYTES, this.options.maxMessageBytes);
+    const max = this.hooks.batching?.(target) === false ? 1 : SEND_BATCH_MAX;
     let batch = this.outBatches.get(id);
-    if (batch && (batch.values.length >= SEND_BATCH_MAX || batch.bytes + value.length + batchOverhead(batch.values.length + 1) > limit)) {
+    if (batch && (batch.values.length >= max || batch.bytes + value.length + batchOverhead(batch.values.length + 1) > limit)) {
       // Full: it goes now, ahead of anything gathered after it.
       this.outBatches.delete(id);
       this.sendQueue.push(batch);
@@ -706,7 +734,7 @@ export class KafkaBus implements Bus {
     const deadline = Date.now() + this.options.sendTimeoutMs;
     for (;;) {
       try {
-        producer.produce(topic, null, value, batch.key, Date.now(), opaque);
+        producer.produce(topic, batch.key === null ? 0 : null, value, batch.key, Date.now(), opaque);
         this.pollForDeliveries(true);
         return null;
       } catch (err) {

@@ -79,6 +79,10 @@ export class NodeCache {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, ReadToken>();
   private enabled = false;
+  /** The invalidation channel is subscribed. */
+  private subscribed = false;
+  /** The cluster allows caching (see permit()). */
+  private permitted = true;
   private epochNo = 0;
   private hits = 0;
   private misses = 0;
@@ -127,21 +131,38 @@ export class NodeCache {
     return this.startRead(user);
   }
 
-  /** The subscription is confirmed: answers may be cached from now on (new epoch). */
+  /** The subscription is confirmed: answers may be cached from now on (new epoch), if permitted. */
   enable(): void {
-    if (!this.configured || this.enabled) return;
-    this.enabled = true;
-    this.epochNo++;
+    this.subscribed = true;
+    this.update();
   }
 
   /** The subscription is lost (or closing): forget everything, cache nothing in flight (new epoch). */
   disable(): void {
+    this.subscribed = false;
+    this.update();
+  }
+
+  /**
+   * Whether the cluster allows caching: false while a node that does not
+   * publish its registry changes is alive (a rolling upgrade from a version
+   * before the cache). Withdrawing it forgets everything, as disable() does.
+   */
+  permit(allowed: boolean): void {
+    this.permitted = allowed;
+    this.update();
+  }
+
+  private update(): void {
+    const on = this.configured && this.subscribed && this.permitted;
     const was = this.enabled;
-    this.enabled = false;
-    this.entries.clear();
-    for (const t of this.inflight.values()) t.stale = true;
-    this.inflight.clear();
-    if (was) this.epochNo++;
+    this.enabled = on;
+    if (!on) {
+      this.entries.clear();
+      for (const t of this.inflight.values()) t.stale = true;
+      this.inflight.clear();
+    }
+    if (on !== was) this.epochNo++;
   }
 
   /** `user`'s sessions changed (or are about to): drop the entry, spoil the read in flight. */

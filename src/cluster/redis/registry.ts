@@ -178,6 +178,10 @@ export class RedisRegistry implements Registry {
     return this.cache.get(user, opts?.fresh === true);
   }
 
+  permitCache(allowed: boolean): void {
+    this.cache.permit(allowed);
+  }
+
   /** Counters of the nodesOf cache (./node-cache.ts NodeCacheStats). */
   cacheStats(): NodeCacheStats {
     return this.cache.stats();
