@@ -167,3 +167,19 @@ t.test('envelopeCount reads a batch header without decoding; anything else count
   t.equal(envelopeCount(Buffer.from('garbage')), 1, 'garbage');
   t.equal(envelopeCount(null), 1, 'no value');
 });
+
+t.test('batch: with onBadEntry, one broken envelope inside intact framing is reported and skipped, the rest kept in order', async (t) => {
+  const good1 = makeEnvelope({ id: 'g1' });
+  const good2 = makeEnvelope({ id: 'g2' });
+  const broken = encodeEnvelope(makeEnvelope({ id: 'x' }));
+  broken[0] = 7; // not a known version
+  const buf = encodeEnvelopeBatch([encodeEnvelope(good1), broken, encodeEnvelope(good2)]);
+  t.throws(() => decodeEnvelopes(buf), { code: ClusterErrorCode.BAD_ENVELOPE }, 'without the callback the batch fails');
+  const bad: number[] = [];
+  const back = decodeEnvelopes(buf, (err, i) => {
+    t.equal(err.code, ClusterErrorCode.BAD_ENVELOPE);
+    bad.push(i);
+  });
+  t.same(back.map((e) => e.id), ['g1', 'g2'], 'the good ones, in order');
+  t.same(bad, [1], 'the broken one reported by index');
+});

@@ -121,8 +121,13 @@ export function encodeEnvelopeBatch(encoded: readonly Buffer[]): Buffer {
   return out;
 }
 
-/** The envelopes of one bus message: a single envelope (version 1) or a batch (version 2). */
-export function decodeEnvelopes(buf: Buffer | Uint8Array | null | undefined): Envelope[] {
+/**
+ * The envelopes of one bus message: a single envelope (version 1) or a batch
+ * (version 2). A batch whose framing is broken throws; with `onBadEntry`, an
+ * entry that is not a valid envelope inside intact framing is reported and
+ * skipped instead of failing the whole batch.
+ */
+export function decodeEnvelopes(buf: Buffer | Uint8Array | null | undefined, onBadEntry?: (err: ClusterError, index: number) => void): Envelope[] {
   if (!buf || !(buf instanceof Uint8Array)) throw bad('not a buffer');
   const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.length > 0 && b[0] === ENVELOPE_VERSION) return [decodeEnvelope(b)];
@@ -136,10 +141,18 @@ export function decodeEnvelopes(buf: Buffer | Uint8Array | null | undefined): En
     if (at + 4 > b.length) throw bad(`batch entry ${i} is cut short`);
     const len = b.readUInt32BE(at);
     if (len > b.length - at - 4) throw bad(`batch entry ${i} length ${len} exceeds the buffer`);
-    const env = decodeEnvelope(b.subarray(at + 4, at + 4 + len));
-    // A body kept for long (unacked, queued, in an inbox replay) must not pin the whole batch.
-    if (count > 1) env.body = Buffer.from(env.body);
-    out.push(env);
+    let env: Envelope | null = null;
+    try {
+      env = decodeEnvelope(b.subarray(at + 4, at + 4 + len));
+    } catch (err) {
+      if (!onBadEntry || !(err instanceof ClusterError)) throw err;
+      onBadEntry(err, i);
+    }
+    if (env) {
+      // A body kept for long (unacked, queued, in an inbox replay) must not pin the whole batch.
+      if (count > 1) env.body = Buffer.from(env.body);
+      out.push(env);
+    }
     at += 4 + len;
   }
   if (at !== b.length) throw bad(`${b.length - at} bytes after the last batch entry`);

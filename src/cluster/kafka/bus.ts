@@ -487,7 +487,9 @@ export class KafkaBus implements Bus {
   private async handleMessage(msg: Message, handler: EnvelopeHandler, draining = false): Promise<number> {
     let envs: Envelope[];
     try {
-      envs = decodeEnvelopes(msg.value);
+      envs = decodeEnvelopes(msg.value, (err, index) =>
+        this.log.error({ err, topic: msg.topic, partition: msg.partition, offset: msg.offset, index }, 'skipping an undecodable envelope of a batch'),
+      );
     } catch (err) {
       // Garbage never blocks a partition: log it and move past it.
       this.log.error({ err, topic: msg.topic, partition: msg.partition, offset: msg.offset }, 'skipping undecodable bus message');
