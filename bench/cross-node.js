@@ -23,7 +23,7 @@
 //
 //   node bench/cross-node.js [--n 100000] [--warm 20000] [--inflight 1000] [--window 20000]
 //       [--flatout-max-ms 20000] [--warm-max-ms 8000] [--rate 5000] [--seconds 5]
-//       [--low-rate 1000] [--e2e 2000] [--e2e-max-ms 45000] [--only cross|same]
+//       [--low-rate 1000] [--e2e 2000] [--e2e-max-ms 45000] [--only cross|same|client]
 //       [--rounds 1] [--timeout 175000] [--kafka-jit c1|c2] [--prof DIR] [--previous GIT-REF]
 //   --previous REF: also measure the cross-node path of an earlier version in the
 //       same run (built once from `git archive REF` into $TMPDIR with this
@@ -72,7 +72,7 @@ const BREAKDOWN = process.argv.includes('--breakdown');
 const TARGET_P50_DELTA_MS = 2;
 const TARGET_P99_MS = 20;
 const TARGET_FLATOUT = 20_000;
-const TOTAL_MS = Number(arg('timeout', PREVIOUS ? 290_000 : 175_000)); // bench/run.js kills it after 180 s (300 s with --previous)
+const TOTAL_MS = Number(arg('timeout', PREVIOUS ? 350_000 : 175_000)); // bench/run.js kills it after 180 s (360 s with --previous)
 
 /** "a=1,b=x,c=true" -> { a: 1, b: 'x', c: true } (librdkafka settings). */
 function kv(s) {
@@ -472,6 +472,65 @@ async function runScenario(kind, nodes, services, { rate = RATE, flatout = true,
   }
 }
 
+/**
+ * Client publisher: one STOMP session on node A SENDs to /user/u<i>/queue/bench
+ * (50 frames per WebSocket message), flat-out with the same window as the
+ * server-side runs; the 100 users on B as before. Measures what a browser or a
+ * backend publishing over STOMP gets: the session's SENDs are routed in order
+ * without each waiting for Kafka's acknowledgement.
+ */
+async function runClientScenario(nodes, { label = 'client' } = {}) {
+  const { A, B } = nodes;
+  const users = Array.from({ length: USERS }, (_, i) => `u${i}`);
+  const clients = spawnRole(here('./lib/client-role.js'), { name: `${label} receivers` });
+  const pubc = spawnRole(here('./lib/client-role.js'), { name: `${label} publisher` });
+  clients.onEvent((m) => {
+    if (m?.type === 'progress') pubc.send({ type: 'ack', phase: m.phase, received: m.received });
+  });
+  try {
+    const conn = await clients.call('connect', { kind: 'stomp', port: B.port, users, subscribe: true, concurrency: 20 });
+    if (conn.open !== USERS) throw new Error(`only ${conn.open} of ${USERS} sessions opened`);
+    for (let i = 0; ; i++) {
+      const where = await A.role.call('lookup', { users });
+      if (where.every((n) => n.length === 1 && n[0] === B.nodeId)) break;
+      if (i > 100) throw new Error('users not registered on node B');
+      await sleep(50);
+    }
+    await clients.call('progress', { every: ACK_EVERY });
+    await pubc.call('openPublisher', { port: A.port, user: 'publisher' });
+    const cpuOf = () => Promise.all([A.role.call('cpuUsage'), B.role.call('cpuUsage')]);
+    const warm = await pubc.call('publishFlatout', { users, phase: 'U', n: WARM_N, window: WINDOW, maxMs: WARM_MAX_MS }, WARM_MAX_MS + 60_000);
+    await clients.call('collect', { phase: 'U', expect: warm.sent, timeoutMs: 20_000 }, 30_000);
+    const [a0, b0] = await cpuOf();
+    const noise = new NoiseMeter();
+    const fo = await pubc.call('publishFlatout', { users, phase: 'T', n: N, window: WINDOW, maxMs: FLATOUT_MAX_MS }, FLATOUT_MAX_MS + 60_000);
+    const got = await clients.call('collect', { phase: 'T', expect: fo.sent, timeoutMs: 20_000 }, 30_000);
+    const [a1, b1] = await cpuOf();
+    const cpuMs = (x0, x1) => (x1.user - x0.user + x1.system - x0.system) / 1000;
+    const seconds = (got.tLast - fo.t0) / 1e6;
+    const r = {
+      kind: 'client',
+      sent: fo.sent,
+      truncated: fo.truncated,
+      received: got.received,
+      dup: got.dup,
+      misrouted: got.misrouted,
+      seconds: round(seconds, 3),
+      msgPerSec: Math.round(got.received / seconds),
+      windowStalls: fo.windowStalls,
+      cpuUsPerMsg: { A: round((cpuMs(a0, a1) * 1000) / Math.max(1, got.received), 1), B: round((cpuMs(b0, b1) * 1000) / Math.max(1, got.received), 1) },
+      noise: noise.stop(cpuMs(a0, a1) + cpuMs(b0, b1)),
+    };
+    log(`${label.padEnd(6)} client SEND flat-out ${r.msgPerSec} msg/s (${got.received}/${fo.sent}${fo.truncated ? ` of ${N}, stopped at ${FLATOUT_MAX_MS} ms` : ''} in ${r.seconds}s)`);
+    return r;
+  } finally {
+    await pubc.call('closePublisher', {}, 10_000).catch(() => undefined);
+    await pubc.stop();
+    await clients.call('closeAll', {}, 10_000).catch(() => undefined);
+    await clients.stop();
+  }
+}
+
 // ---------------------------------------------------------------------------
 
 /** Build `ref` once into $TMPDIR (cached by commit) with this checkout's node_modules; its dist/ path, or null with a reason. */
@@ -535,7 +594,7 @@ try {
   nodes = await startNodes('', prefix, null);
   const nodeIds = { A: nodes.A.nodeId, B: nodes.B.nodeId };
 
-  const results = { cross: [], same: [], crossLow: [], sameLow: [], prev: [], prevLow: [], kafka: [] };
+  const results = { cross: [], same: [], crossLow: [], sameLow: [], client: [], prev: [], prevLow: [], prevClient: [], kafka: [] };
   for (let r = 0; r < ROUNDS; r++) {
     // Kafka's own latency on the same broker, nodes up and idle.
     const e2e = await kafkaEndToEnd(kafka.brokers, `${prefix}.e2e-${r}`, E2E_N);
@@ -546,17 +605,19 @@ try {
     for (const kind of order) if (!ONLY || ONLY === kind) results[kind].push(await runScenario(kind, nodes, services));
     // The same path below saturation: paced only, at LOW_RATE (latency without queueing on a busy machine).
     if (LOW_RATE > 0) for (const kind of order) if (!ONLY || ONLY === kind) results[`${kind}Low`].push(await runScenario(kind, nodes, services, { rate: LOW_RATE, flatout: false }));
+    if (!ONLY || ONLY === 'client') results.client.push(await runClientScenario(nodes));
   }
 
   // The previous version: its own pair of nodes (on their own topics), the same cross-node scenarios.
-  if (previous?.dist && (!ONLY || ONLY === 'cross')) {
+  if (previous?.dist && (!ONLY || ONLY === 'cross' || ONLY === 'client')) {
     await stopNodes(nodes); // idle nodes still fetch and heartbeat: only one pair runs at a time
     nodes = {};
     const prevNodes = await startNodes('prev ', `${prefix}-prev`, previous.dist);
     try {
       for (let r = 0; r < ROUNDS; r++) {
-        results.prev.push(await runScenario('cross', prevNodes, services, { label: 'prev' }));
-        if (LOW_RATE > 0) results.prevLow.push(await runScenario('cross', prevNodes, services, { rate: LOW_RATE, flatout: false, label: 'prev' }));
+        if (!ONLY || ONLY === 'cross') results.prev.push(await runScenario('cross', prevNodes, services, { label: 'prev' }));
+        if (LOW_RATE > 0 && (!ONLY || ONLY === 'cross')) results.prevLow.push(await runScenario('cross', prevNodes, services, { rate: LOW_RATE, flatout: false, label: 'prev' }));
+        if (!ONLY || ONLY === 'client') results.prevClient.push(await runClientScenario(prevNodes, { label: 'prev' }));
       }
     } finally {
       await stopNodes(prevNodes);
@@ -632,11 +693,22 @@ try {
       rows.push({ metric: `cross-node latency p99 at ${LOW_RATE} msg/s (baseline: ${prevName})`, value: v, unit: 'ms', baseline: b, ratio: ratio(v, b) });
     }
   }
+  if (results.client.length) {
+    const v = med(results.client, (x) => x.msgPerSec);
+    const b = med(results.prevClient, (x) => x.msgPerSec);
+    rows.push({
+      metric: `client SEND flat-out: one STOMP session on node A to the 100 users on B${results.prevClient.length ? ` (baseline: ${prevName})` : ''}`,
+      value: v,
+      unit: 'msg/s',
+      baseline: b,
+      ratio: ratio(v, b),
+    });
+  }
   if (kafkaOk.length) rows.push({ metric: 'Kafka EndToEndLatency average (sequential round trips, first excluded)', value: kavg, unit: 'ms' });
 
   // Human-readable table on stderr (stdout's last line is the JSON summary).
   const f = (v) => (v === undefined || v === null ? '—' : String(v));
-  const withPrev = results.prev.length > 0;
+  const withPrev = results.prev.length > 0 || results.prevClient.length > 0;
   const line = (label, c, s, k, p) => `${label.padEnd(34)}${f(c).padStart(12)}${f(s).padStart(12)}${f(k).padStart(14)}${withPrev ? f(p).padStart(14) : ''}`;
   const kx = (fn) => med(kafkaOk, fn);
   log('');
@@ -652,10 +724,11 @@ try {
     log(line(`latency p50 @ ${LOW_RATE}/s (ms)`, crossLow((x) => x.paced.latencyMs.p50), sameLow((x) => x.paced.latencyMs.p50), kx((k) => k.p50), prevLow((x) => x.paced.latencyMs.p50)));
     log(line(`latency p99 @ ${LOW_RATE}/s (ms)`, crossLow((x) => x.paced.latencyMs.p99), sameLow((x) => x.paced.latencyMs.p99), kx((k) => k.p99), prevLow((x) => x.paced.latencyMs.p99)));
   }
+  if (results.client.length) log(line('client SEND flat-out (msg/s)', med(results.client, (x) => x.msgPerSec), '', '', med(results.prevClient, (x) => x.msgPerSec)));
   log('(Kafka e2e: sequential produce->consume round trips, percentiles in whole ms as the tool prints them)');
   for (const row of rows.filter((x) => x.target)) log(`  ${row.met ? 'met ' : 'MISS'} ${row.metric}: ${row.value} ${row.unit} (target ${row.target})`);
 
-  const all = [...results.cross, ...results.same, ...results.crossLow, ...results.sameLow, ...results.prev, ...results.prevLow];
+  const all = [...results.cross, ...results.same, ...results.crossLow, ...results.sameLow, ...results.prev, ...results.prevLow, ...results.client, ...results.prevClient];
   printSummary({
     bench: 'cross-node',
     // Per scenario, machine CPU minus what A, B, the clients, Kafka and Redis used: exact for run.js.
@@ -674,7 +747,8 @@ try {
       same: results.same,
       crossLowRate: results.crossLow,
       sameLowRate: results.sameLow,
-      previous: previous ? { ref: PREVIOUS, sha: previous.sha, skipped: previous.reason, cross: results.prev, crossLowRate: results.prevLow } : null,
+      client: results.client,
+      previous: previous ? { ref: PREVIOUS, sha: previous.sha, skipped: previous.reason, cross: results.prev, crossLowRate: results.prevLow, client: results.prevClient } : null,
     },
   });
   if (!kafka.ours) await deleteTopics(kafka.brokers, [...results.kafka.map((_, r) => `${prefix}.e2e-${r}`), `${prefix}.broadcast`]).catch(() => undefined);

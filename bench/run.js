@@ -17,7 +17,7 @@ const BENCHES = ['codec', 'local-delivery', 'idle-memory', 'connects', 'cross-no
  * message and one registry look-up per envelope).
  */
 const ARGS = { 'cross-node': ['--previous', 'cf0a35f'] };
-const TIMEOUTS_MS = { 'cross-node': 300_000 };
+const TIMEOUTS_MS = { 'cross-node': 360_000 };
 const TIMEOUT_MS = 180_000;
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const selected = process.argv.slice(2).length ? process.argv.slice(2) : BENCHES;

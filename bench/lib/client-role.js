@@ -116,7 +116,84 @@ function cycle(kind, port, user) {
   });
 }
 
+// ---------------------------------------------------------------------------
+// A STOMP client as the publisher (the cross-node benchmark's "client" scenario):
+// one session SENDs to /user/<name>/queue/bench, as a browser or a backend on
+// STOMP would. Its flow control is the receivers' progress, relayed by the
+// orchestrator as `ack` events.
+
+let publisher = null;
+let acked = { phase: null, received: 0 };
+let onAck = null;
+const BODY_BYTES = 128;
+
+function sendFrame(user, phase, seq) {
+  const body = `${phase}|${seq}|${nowUs().toFixed(1)}|`.padEnd(BODY_BYTES, 'x');
+  return `SEND\ndestination:/user/${user}/queue/bench\ncontent-length:${BODY_BYTES}\n\n${body}\0`;
+}
+
 serveRole({
+  onEvent(m) {
+    if (m?.type === 'ack') {
+      acked = { phase: m.phase, received: m.received };
+      if (onAck) {
+        const f = onAck;
+        onAck = null;
+        f();
+      }
+    }
+  },
+
+  /** Open the publishing session (no subscription) on `port` as `user`. */
+  async openPublisher({ port, user }) {
+    publisher = await openSession('stomp', port, user, 0, 1, false);
+    publisher.on('message', (data) => {
+      if (data[0] === 0x45 /* ERROR */) process.stderr.write(`publisher: ${data.toString().split('\n').slice(0, 4).join(' | ')}\n`);
+    });
+    return true;
+  },
+
+  /**
+   * Flat out: SEND `n` messages round-robin over `users`, `burst` frames per
+   * WebSocket message, with at most `window` not yet counted by the receivers.
+   * Resolves once all were written to the socket (or maxMs ran out).
+   */
+  publishFlatout({ users, phase, n: wanted, window, burst = 50, maxMs = Infinity }) {
+    const cpu0 = process.cpuUsage();
+    const t0 = nowUs();
+    let n = wanted;
+    let sent = 0;
+    let windowStalls = 0;
+    return new Promise((resolve) => {
+      const finish = () => resolve({ sent, truncated: sent < wanted, t0, tPublished: nowUs(), windowStalls, cpu: cpuSince(cpu0) });
+      const pump = () => {
+        onAck = null;
+        if (nowUs() - t0 > maxMs * 1000 && sent < n) n = sent;
+        while (sent < n) {
+          if (sent - (acked.phase === phase ? acked.received : 0) >= window) {
+            windowStalls++;
+            onAck = pump;
+            return;
+          }
+          // Back-pressure from our own socket: let it drain first.
+          if (publisher.bufferedAmount > 1 << 20) return setTimeout(pump, 1);
+          let frames = '';
+          for (let b = 0; b < burst && sent < n; b++, sent++) frames += sendFrame(users[sent % users.length], phase, sent);
+          publisher.send(frames);
+          if (sent % (burst * 20) === 0) return setImmediate(pump);
+        }
+        finish();
+      };
+      pump();
+    });
+  },
+
+  async closePublisher() {
+    if (publisher && publisher.readyState === WebSocket.OPEN) publisher.terminate();
+    publisher = null;
+    return true;
+  },
+
   /** Open sessions for users[from..to) (index = position in `users`, the publisher's round-robin index). */
   async connect({ kind, port, users, from = 0, to = users.length, subscribe = true, concurrency = 50 }) {
     const t0 = nowUs();
