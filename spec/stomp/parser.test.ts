@@ -1,7 +1,7 @@
 /** Parser behaviour beyond the fixture tables: buffers, limits, callbacks, version. */
 
 import t from 'tap';
-import { DEFAULT_PARSER_LIMITS, FrameParser } from '../../src/stomp/parser.js';
+import { DEFAULT_PARSER_LIMITS, FrameParser, parserLimits, type FrameSink } from '../../src/stomp/parser.js';
 import { encodeFrame } from '../../src/stomp/encoder.js';
 import { ERROR_TABLE, ErrorCode, StompError } from '../../src/errors.js';
 import { CLIENT_COMMANDS, SERVER_COMMANDS, isClientCommand, isServerCommand, type Frame } from '../../src/stomp/frame.js';
@@ -299,4 +299,39 @@ t.test('owned buffer shrinks after a large frame', async (t) => {
   parser.push(big.subarray(0, 10)); // frame starts: owned
   parser.push(Buffer.concat([big.subarray(10), next])); // finishes it, leaves a short partial frame
   t.equal(parser.bufferedBytes, next.length);
+});
+
+t.test('a sink object and shared limits (one parser per connection, no closures per parser)', async (t) => {
+  const limits = parserLimits({ maxHeaders: 2 });
+  t.ok(Object.isFrozen(limits));
+  t.same(limits, { ...DEFAULT_PARSER_LIMITS, maxHeaders: 2 }, 'defaults fill the rest');
+  t.throws(() => parserLimits({ maxFrameBytes: 0 }), RangeError);
+  class Sink implements FrameSink {
+    frames: Frame[] = [];
+    heartbeats = 0;
+    errors: StompError[] = [];
+    onFrame(f: Frame): void {
+      this.frames.push(f);
+    }
+    onHeartbeat(): void {
+      this.heartbeats++;
+    }
+    onError(e: StompError): void {
+      this.errors.push(e);
+    }
+  }
+  const settings = { limits };
+  const a = new Sink();
+  const b = new Sink();
+  const pa = new FrameParser(settings, a);
+  const pb = new FrameParser(settings, b);
+  pa.push(bytes('\nSEND\nx:1\ny:2\n\nhi\0'));
+  t.equal(a.heartbeats, 1);
+  t.same(a.frames.map((f) => [f.command, f.body.toString()]), [['SEND', 'hi']]);
+  t.same(a.errors, []);
+  pb.push(bytes('SEND\nx:1\ny:2\nz:3\n\n\0'));
+  t.equal(b.errors[0]?.code, ErrorCode.TOO_MANY_HEADERS, 'the shared limits apply');
+  t.same(b.frames, []);
+  pa.push(bytes('SEND\n\nagain\0'));
+  t.equal(a.frames.length, 2, 'one parser failing does not touch the other');
 });

@@ -278,7 +278,6 @@ export class Broker implements SessionHost {
   /** A transport opened a connection: make its session. */
   openSession(conn: Connection): Session {
     const s = new Session(this, conn);
-    s.countError = (code) => this.counters.errors.set(code, (this.counters.errors.get(code) ?? 0) + 1);
     this.sessions.add(s);
     this.counters.sessionsOpened++;
     if (!this.accepting) s.fail(new StompError(ErrorCode.SERVER_SHUTDOWN, 'this node is not accepting connections'));
@@ -297,6 +296,11 @@ export class Broker implements SessionHost {
     else if (event === 'frame_out') c.framesOut += n;
     else if (event === 'heartbeat_in') c.heartbeatsIn += n;
     else if (event === 'heartbeat_out') c.heartbeatsOut += n;
+  }
+
+  /** SessionHost: an ERROR with this code was sent to a client. */
+  countError(code: string): void {
+    this.counters.errors.set(code, (this.counters.errors.get(code) ?? 0) + 1);
   }
 
   async authenticate(ctx: AuthContext): Promise<Principal | null> {

@@ -18,10 +18,41 @@ export interface UserRoute {
   userPrefix: string;
 }
 
+/**
+ * A few members of a set, held the cheap way for the usual case of one (one
+ * session per user, one subscription per path): the member itself, and a Set
+ * only from the second on (back to the member when one is left). An empty
+ * Set costs about 150 bytes, and a node holds one per user and path.
+ */
+type Members<T extends object> = T | Set<T>;
+
+function withMember<T extends object>(m: Members<T> | null, v: T): Members<T> {
+  if (m === null || m === v) return v;
+  if (m instanceof Set) return m.add(v);
+  return new Set([m, v]);
+}
+
+/** `m` without `v`; null when nothing is left. */
+function withoutMember<T extends object>(m: Members<T>, v: T): Members<T> | null {
+  if (!(m instanceof Set)) return m === v ? null : m;
+  m.delete(v);
+  if (m.size > 1) return m;
+  // Set order is insertion order: the one left is what is left.
+  for (const rest of m) return rest;
+  return null;
+}
+
+function pushMembers<T extends object>(out: T[], m: Members<T>): void {
+  if (m instanceof Set) for (const v of m) out.push(v);
+  else out.push(m);
+}
+
 interface UserEntry {
-  sessions: Set<Session>;
-  byPath: Map<string, Set<Subscription>>;
-  patterns: Set<Subscription>;
+  /** null only while the entry has subscriptions but no session (it goes when the last session does). */
+  sessions: Members<Session> | null;
+  byPath: Map<string, Members<Subscription>>;
+  /** Pattern subscriptions (null until the user's first: most users have none). */
+  patterns: Set<Subscription> | null;
 }
 
 export class LocalUsers {
@@ -40,20 +71,23 @@ export class LocalUsers {
   }
 
   sessionsOf(user: string): Session[] {
-    const e = this.users.get(user);
-    return e ? [...e.sessions] : [];
+    const out: Session[] = [];
+    const sessions = this.users.get(user)?.sessions;
+    if (sessions) pushMembers(out, sessions);
+    return out;
   }
 
   addSession(user: string, s: Session): void {
-    this.entry(user).sessions.add(s);
+    const e = this.entry(user);
+    e.sessions = withMember(e.sessions, s);
   }
 
   /** Returns true if it was the user's last local session. */
   removeSession(user: string, s: Session): boolean {
     const e = this.users.get(user);
     if (!e) return true;
-    e.sessions.delete(s);
-    if (e.sessions.size === 0) {
+    e.sessions = e.sessions === null ? null : withoutMember(e.sessions, s);
+    if (e.sessions === null) {
       this.users.delete(user);
       return true;
     }
@@ -65,15 +99,10 @@ export class LocalUsers {
     const e = this.entry(route.user);
     if (isPattern(route.path)) {
       route.pattern = compilePattern(route.path);
-      e.patterns.add(sub);
+      (e.patterns ??= new Set()).add(sub);
       return;
     }
-    let set = e.byPath.get(route.path);
-    if (!set) {
-      set = new Set();
-      e.byPath.set(route.path, set);
-    }
-    set.add(sub);
+    e.byPath.set(route.path, withMember(e.byPath.get(route.path) ?? null, sub));
   }
 
   removeSubscription(sub: Subscription): void {
@@ -81,11 +110,12 @@ export class LocalUsers {
     if (!route || route.kind !== 'user') return;
     const e = this.users.get(route.user);
     if (!e) return;
-    if (e.patterns.delete(sub)) return;
-    const set = e.byPath.get(route.path);
-    if (!set) return;
-    set.delete(sub);
-    if (set.size === 0) e.byPath.delete(route.path);
+    if (e.patterns?.delete(sub)) return;
+    const subs = e.byPath.get(route.path);
+    if (!subs) return;
+    const rest = withoutMember(subs, sub);
+    if (rest === null) e.byPath.delete(route.path);
+    else if (rest !== subs) e.byPath.set(route.path, rest);
   }
 
   /** Subscriptions of `user`'s local sessions that a message to `path` reaches. */
@@ -93,16 +123,16 @@ export class LocalUsers {
     const e = this.users.get(user);
     if (!e) return [];
     const out: Subscription[] = [];
-    const set = e.byPath.get(path);
-    if (set) for (const s of set) out.push(s);
-    for (const s of e.patterns) if ((s.route as UserRoute).pattern!.match(path)) out.push(s);
+    const subs = e.byPath.get(path);
+    if (subs) pushMembers(out, subs);
+    if (e.patterns !== null) for (const s of e.patterns) if ((s.route as UserRoute).pattern!.match(path)) out.push(s);
     return out;
   }
 
   private entry(user: string): UserEntry {
     let e = this.users.get(user);
     if (!e) {
-      e = { sessions: new Set(), byPath: new Map(), patterns: new Set() };
+      e = { sessions: null, byPath: new Map(), patterns: null };
       this.users.set(user, e);
     }
     return e;

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { AuthContext, BrokerConfig, Principal } from '../config.js';
 import { ErrorCode, StompError, isStompError } from '../errors.js';
 import type { Frame, Headers, OutFrame, StompVersion } from '../stomp/frame.js';
-import { FrameParser } from '../stomp/parser.js';
+import { FrameParser, parserLimits, type FrameSink, type ParserSettings } from '../stomp/parser.js';
 import { encodeFrame } from '../stomp/encoder.js';
 import type { Connection } from './connection.js';
 import { DedupeWindow, type Delivery, type Subscription } from './subscription.js';
@@ -31,6 +31,8 @@ export interface SessionHost {
   send(s: Session, frame: Frame): Promise<void> | void;
   /** Counters for observability. */
   count?(event: SessionEvent, n?: number): void;
+  /** Counts an ERROR sent to a client, by error code. */
+  countError?(code: string): void;
 }
 
 export type SessionEvent = 'frame_in' | 'frame_out' | 'error' | 'heartbeat_in' | 'heartbeat_out';
@@ -47,7 +49,25 @@ const DEDUPE_WINDOW = 2048;
 const MAX_PENDING_FRAMES = 1000;
 const ERROR_CLOSE_GRACE_MS = 1000;
 
-export class Session {
+/** Parser settings per broker limits: resolved once and shared by every session of that broker. */
+const parserSettings = new WeakMap<BrokerConfig['limits'], ParserSettings>();
+
+function parserSettingsFor(l: BrokerConfig['limits']): ParserSettings {
+  let settings = parserSettings.get(l);
+  if (settings === undefined) {
+    settings = { limits: parserLimits({ maxFrameBytes: l.maxFrameBytes, maxHeaders: l.maxHeaders, maxHeaderLineBytes: l.maxHeaderLineBytes }) };
+    parserSettings.set(l, settings);
+  }
+  return settings;
+}
+
+/**
+ * Memory per idle session matters (a node holds tens of thousands): what only
+ * some sessions use (transactions, unacked messages, frames waiting behind a
+ * slow one, a logger) is made on first use, and the session is its parser's
+ * sink, so it needs no closures of its own.
+ */
+export class Session implements FrameSink {
   readonly id: string;
   readonly host: SessionHost;
   readonly conn: Connection;
@@ -57,15 +77,17 @@ export class Session {
   principal: Principal | null = null;
   state: State = 'awaiting-connect';
   readonly subscriptions = new Map<string, Subscription>();
-  /** transaction id -> frames buffered until COMMIT. */
-  readonly transactions = new Map<string, Frame[]>();
+  /** transaction id -> frames buffered until COMMIT (made by the first BEGIN). */
+  transactions: Map<string, Frame[]> | null = null;
   readonly connectedAt = Date.now();
 
   private readonly parser: FrameParser;
-  private pending: Frame[] = [];
+  /** Frames that arrived while an earlier one was being handled (null when none). */
+  private pending: Frame[] | null = null;
   private busy = false;
-  private readonly unacked = new Map<string, Unacked>();
-  private readonly unackedKeys = new Set<string>();
+  /** Client ack modes: ack id -> message awaiting ACK/NACK, and its `sub.id NUL message-id` keys (made by the first such delivery). */
+  private unacked: Map<string, Unacked> | null = null;
+  private unackedKeys: Set<string> | null = null;
   private ackSeq = 0;
   private lastReceived = Date.now();
   private lastSent = Date.now();
@@ -79,12 +101,7 @@ export class Session {
     this.conn = conn;
     this.id = host.newSessionId();
     const l = host.config.limits;
-    this.parser = new FrameParser({
-      limits: { maxFrameBytes: l.maxFrameBytes, maxHeaders: l.maxHeaders, maxHeaderLineBytes: l.maxHeaderLineBytes },
-      onFrame: (f) => this.onFrame(f),
-      onHeartbeat: () => this.host.count?.('heartbeat_in'),
-      onError: (err) => this.fail(err),
-    });
+    this.parser = new FrameParser(parserSettingsFor(l), this);
     this.connectTimer = setTimeout(() => {
       if (this.state === 'awaiting-connect' || this.state === 'connecting')
         this.fail(new StompError(ErrorCode.CONNECT_TIMEOUT, `no CONNECT within ${l.connectTimeoutMs} ms`));
@@ -118,15 +135,27 @@ export class Session {
     this.parser.push(chunk);
   }
 
-  private onFrame(frame: Frame): void {
+  /** FrameSink: a frame from this session's parser. */
+  onFrame(frame: Frame): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.host.count?.('frame_in');
     if (this.busy) {
-      this.pending.push(frame);
-      if (this.pending.length >= MAX_PENDING_FRAMES) this.conn.pause?.();
+      const pending = (this.pending ??= []);
+      pending.push(frame);
+      if (pending.length >= MAX_PENDING_FRAMES) this.conn.pause?.();
       return;
     }
     this.process(frame);
+  }
+
+  /** FrameSink: a heart-beat from this session's parser. */
+  onHeartbeat(): void {
+    this.host.count?.('heartbeat_in');
+  }
+
+  /** FrameSink: the client sent something invalid (the parser is dead from here on). */
+  onError(err: StompError): void {
+    this.fail(err);
   }
 
   private process(frame: Frame): void {
@@ -156,11 +185,14 @@ export class Session {
   }
 
   private drainPending(): void {
-    while (!this.busy && this.pending.length > 0 && this.isOpen) {
+    while (!this.busy && this.pending !== null && this.pending.length > 0 && this.isOpen) {
       const next = this.pending.shift()!;
       this.process(next);
     }
-    if (!this.busy && this.pending.length === 0) this.conn.resume?.();
+    if (!this.busy && (this.pending === null || this.pending.length === 0)) {
+      this.pending = null;
+      this.conn.resume?.();
+    }
   }
 
   /** Run one frame's handler (also used by COMMIT to replay buffered frames). */
@@ -280,7 +312,8 @@ export class Session {
       subscription: sub.id,
     };
     if (sub.ack !== 'auto') {
-      if (this.unacked.size >= this.host.config.limits.maxUnackedPerSession) {
+      const unacked = (this.unacked ??= new Map());
+      if (unacked.size >= this.host.config.limits.maxUnackedPerSession) {
         this.fail(new StompError(ErrorCode.SLOW_CONSUMER, `more than ${this.host.config.limits.maxUnackedPerSession} unacknowledged messages`));
         // Not delivered: the caller (queue, dispatcher) offers it elsewhere or keeps it. Calling
         // onNack here as well would hand the same message on twice.
@@ -289,8 +322,8 @@ export class Session {
       const ackId = `${this.id}-${++this.ackSeq}`;
       // STOMP 1.2: MESSAGE carries an `ack` header matching ACK's `id` in client modes.
       if (this.version === '1.2') headers['ack'] = ackId;
-      this.unacked.set(ackId, { sub, delivery: d });
-      this.unackedKeys.add(`${sub.id}\u0000${d.messageId}`);
+      unacked.set(ackId, { sub, delivery: d });
+      (this.unackedKeys ??= new Set()).add(`${sub.id}\u0000${d.messageId}`);
     }
     for (const k in d.headers) if (!(k in headers)) headers[k] = d.headers[k]!;
     this.writeRaw(this.encode({ command: 'MESSAGE', headers, body: d.body }));
@@ -301,39 +334,40 @@ export class Session {
 
   /** ACK (ack=true) or NACK a delivered message by its ack id (1.2) or message-id (1.0/1.1). */
   acknowledge(id: string, subscriptionId: string | undefined, ack: boolean): void {
-    let key: string | undefined = this.unacked.has(id) ? id : undefined;
-    if (key === undefined) {
+    const unacked = this.unacked;
+    let key: string | undefined = unacked?.has(id) ? id : undefined;
+    if (key === undefined && unacked !== null) {
       // STOMP 1.0/1.1 identify the message by message-id (+ subscription in 1.1).
-      for (const [k, u] of this.unacked) {
+      for (const [k, u] of unacked) {
         if (u.delivery.messageId === id && (subscriptionId === undefined || u.sub.id === subscriptionId)) {
           key = k;
           break;
         }
       }
     }
-    if (key === undefined) throw new StompError(ErrorCode.UNKNOWN_ACK, `no unacknowledged message with id "${id}"`);
-    const target = this.unacked.get(key)!;
+    if (key === undefined || unacked === null) throw new StompError(ErrorCode.UNKNOWN_ACK, `no unacknowledged message with id "${id}"`);
+    const target = unacked.get(key)!;
     if (target.sub.ack === 'client') {
       // STOMP 1.2: in client mode ACK/NACK are cumulative: all earlier messages of the subscription.
-      for (const [k, u] of this.unacked) {
+      for (const [k, u] of unacked) {
         if (u.sub !== target.sub) continue;
-        this.unacked.delete(k);
+        unacked.delete(k);
         this.settle(u, ack);
         if (k === key) break;
       }
     } else {
-      this.unacked.delete(key);
+      unacked.delete(key);
       this.settle(target, ack);
     }
   }
 
   /** True while this session holds `messageId` on `sub` without an ACK/NACK yet. */
   holdsUnacked(sub: Subscription, messageId: string): boolean {
-    return this.unackedKeys.has(`${sub.id}\u0000${messageId}`);
+    return this.unackedKeys?.has(`${sub.id}\u0000${messageId}`) ?? false;
   }
 
   private settle(u: Unacked, ack: boolean): void {
-    this.unackedKeys.delete(`${u.sub.id}\u0000${u.delivery.messageId}`);
+    this.unackedKeys?.delete(`${u.sub.id}\u0000${u.delivery.messageId}`);
     // A NACKed message may come back (redelivery): forget that this session saw it.
     if (!ack && u.delivery.dedupe) u.sub.seen?.forget(u.delivery.messageId);
     try {
@@ -346,15 +380,17 @@ export class Session {
 
   /** NACK every unacked message of `sub` (or of every subscription). */
   releaseUnacked(sub?: Subscription): void {
-    for (const [k, u] of this.unacked) {
+    const unacked = this.unacked;
+    if (unacked === null) return;
+    for (const [k, u] of unacked) {
       if (sub && u.sub !== sub) continue;
-      this.unacked.delete(k);
+      unacked.delete(k);
       this.settle(u, false);
     }
   }
 
   get unackedCount(): number {
-    return this.unacked.size;
+    return this.unacked?.size ?? 0;
   }
 
   // ---------------------------------------------------------------- errors and close
@@ -369,7 +405,7 @@ export class Session {
     if (!isStompError(err)) this.log.error({ err }, 'internal error while handling a frame');
     else this.log.debug({ code: e.code, detail: e.detail }, 'session error');
     this.host.count?.('error');
-    this.countError?.(e.code);
+    this.host.countError?.(e.code);
     const headers: Headers = { message: e.stompMessage, code: e.code, ...e.headers };
     if (receiptId !== undefined) headers['receipt-id'] = receiptId;
     // With a charset, as the body is UTF-8. (Exactly "text/plain" also trips stompit 1.0.0,
@@ -379,9 +415,6 @@ export class Session {
     this.writeRaw(this.encode({ command: 'ERROR', headers, body: e.detail }));
     this.close();
   }
-
-  /** Optional per-code error counter, set by the broker. */
-  countError?: (code: string) => void;
 
   /** Close after flushing; force-drop if the peer does not complete the close in time. */
   close(): void {
@@ -402,8 +435,8 @@ export class Session {
     this.stopTimers();
     if (this.killTimer) clearTimeout(this.killTimer);
     this.killTimer = null;
-    this.pending = [];
-    this.transactions.clear(); // STOMP 1.2: open transactions are aborted on disconnect.
+    this.pending = null;
+    this.transactions = null; // STOMP 1.2: open transactions are aborted on disconnect.
     this.releaseUnacked();
     try {
       this.host.sessionClosed(this);

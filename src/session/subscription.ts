@@ -5,12 +5,21 @@ export type AckMode = 'auto' | 'client' | 'client-individual';
 
 export const ACK_MODES: readonly AckMode[] = ['auto', 'client', 'client-individual'];
 
+const NO_HEADERS: Headers = Object.freeze(Object.create(null) as Headers);
+
 /** One SUBSCRIBE of one session. The broker indexes these by destination. */
 export class Subscription {
   /** Set by the broker when it indexed the subscription: how it is routed. */
   route: unknown = null;
   /** Message ids recently delivered on this subscription (made on first use; see Session.deliver). */
   seen: DedupeWindow | null = null;
+  /**
+   * The SUBSCRIBE frame's headers, for the broker's checks while it subscribes
+   * (the authorizeSubscribe hook). Empty once the subscription is in place
+   * (see subscribed()): nothing reads them later, and every idle subscription
+   * would otherwise keep the frame's header dictionary alive.
+   */
+  headers: Headers;
 
   constructor(
     readonly session: Session,
@@ -18,8 +27,15 @@ export class Subscription {
     /** The destination exactly as subscribed (MESSAGE frames echo it for user destinations). */
     readonly destination: string,
     readonly ack: AckMode,
-    readonly headers: Headers,
-  ) {}
+    headers: Headers,
+  ) {
+    this.headers = headers;
+  }
+
+  /** The broker has put the subscription in place: drop what only subscribing needed. */
+  subscribed(): void {
+    this.headers = NO_HEADERS;
+  }
 }
 
 /** One message handed to a session for one of its subscriptions. */

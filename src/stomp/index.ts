@@ -2,7 +2,15 @@
 
 export * from './frame.js';
 export { escapeHeader, unescapeHeader } from './escape.js';
-export { FrameParser, DEFAULT_PARSER_LIMITS, type ParserLimits, type FrameParserOptions } from './parser.js';
+export {
+  FrameParser,
+  DEFAULT_PARSER_LIMITS,
+  parserLimits,
+  type ParserLimits,
+  type ParserSettings,
+  type FrameParserOptions,
+  type FrameSink,
+} from './parser.js';
 export {
   encodeFrame,
   encodeFrameParts,

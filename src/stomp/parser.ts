@@ -58,13 +58,35 @@ export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = Object.freeze({
   maxCommandBytes: 32,
 });
 
-export interface FrameParserOptions {
-  limits?: Partial<ParserLimits> | undefined;
-  /** Initial protocol version (governs header escaping); default '1.2'. */
-  version?: StompVersion | undefined;
+/** Where a parser reports what it found. */
+export interface FrameSink {
   onFrame(frame: Frame): void;
   onHeartbeat?(): void;
   onError(err: StompError): void;
+}
+
+/** Limits and version, without the callbacks (see the two-argument constructor). */
+export interface ParserSettings {
+  /** Partial limits (defaults fill the rest), or a shared set from parserLimits(). */
+  limits?: Partial<ParserLimits> | undefined;
+  /** Initial protocol version (governs header escaping); default '1.2'. */
+  version?: StompVersion | undefined;
+}
+
+export interface FrameParserOptions extends ParserSettings, FrameSink {}
+
+/** Limits made by parserLimits(): complete and frozen, so parsers share them as they are. */
+const RESOLVED_LIMITS = new WeakSet<Readonly<ParserLimits>>();
+
+/**
+ * Complete, frozen limits (defaults for what `given` leaves out) that any
+ * number of parsers can share: a connection-per-parser server resolves them
+ * once instead of once per connection.
+ */
+export function parserLimits(given?: Partial<ParserLimits>): Readonly<ParserLimits> {
+  const limits = resolveLimits(given);
+  RESOLVED_LIMITS.add(limits);
+  return limits;
 }
 
 const LF = 0x0a;
@@ -74,6 +96,8 @@ const NUL = 0x00;
 /** Owned buffers start at least this big, so tiny chunks don't reallocate often. */
 const MIN_OWNED_BYTES = 4096;
 const EMPTY = Buffer.alloc(0);
+/** The headers field between frames: nothing from the last frame is kept alive by the parser. */
+const NO_HEADERS = Object.freeze(Object.create(null) as Headers);
 
 /** The fast path (see `fastHead`) looks for the head in the first 512 bytes, then in the first 4 KiB. */
 const FAST_HEAD_FIRST_BYTES = 512;
@@ -95,9 +119,7 @@ const enum Line {
 
 export class FrameParser {
   private readonly limits: Readonly<ParserLimits>;
-  private readonly onFrame: (frame: Frame) => void;
-  private readonly onHeartbeat: (() => void) | undefined;
-  private readonly onError: (err: StompError) => void;
+  private readonly sink: FrameSink;
   private versionValue: StompVersion;
 
   /** Valid data: either a borrowed chunk or a view of `store`; `buf.length` is the end. */
@@ -109,8 +131,8 @@ export class FrameParser {
   /** While `buf` is owned: the chunk its frame continues in, and how much of it was taken. */
   private tail: Buffer | null = null;
   private tailOff = 0;
-  /** Chunks pushed from inside a callback (or left after a callback threw), in order. */
-  private readonly queue: Buffer[] = [];
+  /** Chunks pushed from inside a callback (or left after a callback threw), in order; null when none. */
+  private queue: Buffer[] | null = null;
   private queuedBytes = 0;
   private processing = false;
 
@@ -123,14 +145,21 @@ export class FrameParser {
   private headEnd = 0;
   private bodyEnd = 0;
   private command: Command = 'SEND';
-  private headers: Headers = Object.create(null) as Headers;
+  private headers: Headers = NO_HEADERS;
 
-  constructor(opts: FrameParserOptions) {
-    this.limits = resolveLimits(opts.limits);
-    this.onFrame = opts.onFrame;
-    this.onHeartbeat = opts.onHeartbeat;
-    this.onError = opts.onError;
-    this.versionValue = opts.version ?? '1.2';
+  /**
+   * `new FrameParser({ limits, version, onFrame, onError })`, or with the
+   * callbacks as methods of a separate `sink` (an object that already exists,
+   * such as a session: no closures per parser), and settings that many
+   * parsers may share.
+   */
+  constructor(opts: FrameParserOptions);
+  constructor(settings: ParserSettings, sink: FrameSink);
+  constructor(settings: ParserSettings | FrameParserOptions, sink: FrameSink = settings as FrameParserOptions) {
+    const given = settings.limits;
+    this.limits = given !== undefined && RESOLVED_LIMITS.has(given as Readonly<ParserLimits>) ? (given as Readonly<ParserLimits>) : resolveLimits(given);
+    this.sink = sink;
+    this.versionValue = settings.version ?? '1.2';
   }
 
   /** Protocol version used to decode header escapes of the frames that follow. */
@@ -166,9 +195,9 @@ export class FrameParser {
    */
   push(chunk: Buffer): void {
     if (this.state === State.Dead || chunk.length === 0) return;
-    if (this.processing || this.queue.length > 0) {
+    if (this.processing || this.queue !== null) {
       // pushed from a callback (the running loop takes it in order), or left queued by a throw
-      this.queue.push(chunk);
+      (this.queue ??= []).push(chunk);
       this.queuedBytes += chunk.length;
       if (this.processing) return;
       chunk = this.dequeue();
@@ -176,15 +205,18 @@ export class FrameParser {
     this.processing = true;
     try {
       this.feed(chunk);
-      while (this.queue.length > 0 && !this.failed) this.feed(this.dequeue());
+      while (this.queue !== null && !this.failed) this.feed(this.dequeue());
     } finally {
       this.processing = false;
       this.settle();
     }
   }
 
+  /** The oldest queued chunk (the queue is not empty). */
   private dequeue(): Buffer {
-    const next = this.queue.shift() as Buffer;
+    const queue = this.queue as Buffer[];
+    const next = queue.shift() as Buffer;
+    if (queue.length === 0) this.queue = null;
     this.queuedBytes -= next.length;
     return next;
   }
@@ -273,7 +305,7 @@ export class FrameParser {
   private heartbeat(bytes: number): Line {
     this.start += bytes;
     this.resetFrame();
-    this.onHeartbeat?.();
+    this.sink.onHeartbeat?.();
     return Line.Done;
   }
 
@@ -425,7 +457,7 @@ export class FrameParser {
     };
     this.start = base + bodyEnd + 1;
     this.resetFrame();
-    this.onFrame(frame);
+    this.sink.onFrame(frame);
     return true;
   }
 
@@ -543,7 +575,7 @@ export class FrameParser {
     this.store = null;
     this.start = 0;
     this.tail = null;
-    this.queue.length = 0;
+    this.queue = null;
     this.queuedBytes = 0;
   }
 
@@ -554,6 +586,7 @@ export class FrameParser {
     this.lines = 0;
     this.headEnd = 0;
     this.bodyEnd = 0;
+    this.headers = NO_HEADERS;
   }
 
   // --- errors --------------------------------------------------------------
@@ -561,7 +594,7 @@ export class FrameParser {
   private fail(code: ErrorCode, detail: string): false {
     this.state = State.Dead;
     this.release();
-    this.onError(new StompError(code, detail));
+    this.sink.onError(new StompError(code, detail));
     return false;
   }
 

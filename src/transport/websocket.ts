@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import type { WebSocket } from 'ws';
 import type { Broker } from '../broker/broker.js';
-import type { Connection } from '../session/connection.js';
+import type { Connection, TransportKind } from '../session/connection.js';
 import { waitDrained } from './drain.js';
 
 /** Subprotocols in the server's order of preference (Spring's list). */
@@ -30,50 +30,92 @@ const EOL = Buffer.from('\n');
  */
 const MAX_CORKED_BYTES = 16 * 1024;
 
+/**
+ * A `ws` socket as a session's Connection. A class rather than an object of
+ * closures: its methods live on the prototype, so each idle session pays only
+ * for these few fields.
+ */
+class WebSocketConnection implements Connection {
+  readonly remoteAddress: string;
+  request: IncomingMessage | undefined;
+  private corked = false;
+  private corkedBytes = 0;
+
+  constructor(
+    private readonly ws: WebSocket,
+    /** The ws's TCP socket, corked while frames gather (undefined if ws does not expose it). */
+    private readonly socket: Socket | undefined,
+    req: IncomingMessage,
+  ) {
+    this.remoteAddress = req.socket.remoteAddress ?? '';
+    this.request = req;
+  }
+
+  get transport(): TransportKind {
+    return 'websocket';
+  }
+
+  /** End of the turn in which the socket was corked: hand what gathered to the kernel. */
+  private static uncork(c: WebSocketConnection): void {
+    c.corked = false;
+    c.corkedBytes = 0;
+    c.socket!.uncork();
+  }
+
+  write(frame: Buffer): void {
+    const { ws, socket } = this;
+    if (ws.readyState !== ws.OPEN) return;
+    if (socket && !this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(WebSocketConnection.uncork, this);
+    }
+    ws.send(frame, { binary: !isUtf8(frame) });
+    if (!this.corked) return;
+    this.corkedBytes += frame.length;
+    if (this.corkedBytes >= MAX_CORKED_BYTES) {
+      socket!.uncork(); // hand what gathered to the kernel now; stay corked for the rest of the turn
+      socket!.cork();
+      this.corkedBytes = 0;
+    }
+  }
+
+  writeHeartbeat(): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(EOL, { binary: false });
+  }
+
+  bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  flushed(): Promise<void> {
+    const ws = this.ws;
+    // bufferedAmount covers ws's own queue and the socket's.
+    return waitDrained(() => (ws.readyState === ws.OPEN ? ws.bufferedAmount : 0), this.socket);
+  }
+
+  end(): void {
+    const ws = this.ws;
+    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1000);
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+}
+
 export function attachWebSocket(broker: Broker, ws: WebSocket, req: IncomingMessage): void {
   // ws keeps its net.Socket in `_socket`.
   const socket = (ws as unknown as { _socket?: Socket })._socket;
-  let corked = false;
-  let corkedBytes = 0;
-  const uncork = (): void => {
-    corked = false;
-    corkedBytes = 0;
-    socket!.uncork();
-  };
-  const conn: Connection = {
-    transport: 'websocket',
-    remoteAddress: req.socket.remoteAddress ?? '',
-    request: req,
-    write(frame: Buffer) {
-      if (ws.readyState !== ws.OPEN) return;
-      if (socket && !corked) {
-        corked = true;
-        socket.cork();
-        process.nextTick(uncork);
-      }
-      ws.send(frame, { binary: !isUtf8(frame) });
-      if (!corked) return;
-      corkedBytes += frame.length;
-      if (corkedBytes >= MAX_CORKED_BYTES) {
-        socket!.uncork(); // hand what gathered to the kernel now; stay corked for the rest of the turn
-        socket!.cork();
-        corkedBytes = 0;
-      }
-    },
-    writeHeartbeat() {
-      if (ws.readyState === ws.OPEN) ws.send(EOL, { binary: false });
-    },
-    bufferedAmount: () => ws.bufferedAmount,
-    // bufferedAmount covers ws's own queue and the socket's.
-    flushed: () => waitDrained(() => (ws.readyState === ws.OPEN ? ws.bufferedAmount : 0), socket),
-    end() {
-      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1000);
-    },
-    destroy: () => ws.terminate(),
-    pause: () => ws.pause(),
-    resume: () => ws.resume(),
-  };
-  const session = broker.openSession(conn);
+  const session = broker.openSession(new WebSocketConnection(ws, socket, req));
   ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
     if (Buffer.isBuffer(data)) session.receive(data);
     else if (Array.isArray(data)) session.receive(Buffer.concat(data));

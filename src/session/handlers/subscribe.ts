@@ -22,8 +22,9 @@ export function subscribe(s: Session, f: Frame): Promise<void> | void {
   };
   try {
     const r = s.host.subscribe(s, sub);
-    if (isPromise(r)) return r.catch(undo);
+    if (isPromise(r)) return r.then(() => sub.subscribed(), undo);
   } catch (err) {
     undo(err);
   }
+  sub.subscribed();
 }

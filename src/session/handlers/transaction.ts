@@ -10,7 +10,7 @@ import { required } from './util.js';
 export function bufferInTransaction(s: Session, f: Frame): boolean {
   const tx = f.headers['transaction'];
   if (tx === undefined) return false;
-  const frames = s.transactions.get(tx);
+  const frames = s.transactions?.get(tx);
   if (!frames) throw new StompError(ErrorCode.UNKNOWN_TRANSACTION, `transaction "${tx}" was not begun`);
   const max = s.host.config.limits.maxFramesPerTransaction;
   if (frames.length >= max) throw new StompError(ErrorCode.TOO_MANY_TRANSACTIONS, `a transaction may hold at most ${max} frames`);
@@ -23,21 +23,23 @@ export function bufferInTransaction(s: Session, f: Frame): boolean {
 
 export function begin(s: Session, f: Frame): void {
   const tx = required(f, 'transaction'); // STOMP 1.2: BEGIN requires transaction
-  if (s.transactions.has(tx)) throw new StompError(ErrorCode.DUPLICATE_TRANSACTION, `transaction "${tx}" is already open`);
+  const transactions = (s.transactions ??= new Map());
+  if (transactions.has(tx)) throw new StompError(ErrorCode.DUPLICATE_TRANSACTION, `transaction "${tx}" is already open`);
   const max = s.host.config.limits.maxTransactionsPerSession;
-  if (s.transactions.size >= max) throw new StompError(ErrorCode.TOO_MANY_TRANSACTIONS, `at most ${max} open transactions per session`);
-  s.transactions.set(tx, []);
+  if (transactions.size >= max) throw new StompError(ErrorCode.TOO_MANY_TRANSACTIONS, `at most ${max} open transactions per session`);
+  transactions.set(tx, []);
 }
 
 export async function commit(s: Session, f: Frame): Promise<void> {
   const tx = required(f, 'transaction');
-  const frames = s.transactions.get(tx);
-  if (!frames) throw new StompError(ErrorCode.UNKNOWN_TRANSACTION, `transaction "${tx}" was not begun`);
-  s.transactions.delete(tx);
+  const transactions = s.transactions;
+  const frames = transactions?.get(tx);
+  if (!transactions || !frames) throw new StompError(ErrorCode.UNKNOWN_TRANSACTION, `transaction "${tx}" was not begun`);
+  transactions.delete(tx);
   for (const frame of frames) await s.dispatch(frame);
 }
 
 export function abort(s: Session, f: Frame): void {
   const tx = required(f, 'transaction');
-  if (!s.transactions.delete(tx)) throw new StompError(ErrorCode.UNKNOWN_TRANSACTION, `transaction "${tx}" was not begun`);
+  if (!s.transactions?.delete(tx)) throw new StompError(ErrorCode.UNKNOWN_TRANSACTION, `transaction "${tx}" was not begun`);
 }
