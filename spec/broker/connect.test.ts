@@ -13,6 +13,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { DEFAULTS, type AuthContext, type AuthorizeContext } from '../../src/config.js';
 import { startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
+import { waitFor } from '../helpers/wait.js';
 
 t.test('version negotiation', async (t) => {
   const b = await startBroker(t);
@@ -241,4 +242,25 @@ t.test('authorizeSubscribe and authorizeSend refuse with FORBIDDEN', async (t) =
 
   await b.broker.publish('/topic/public', 'fine');
   t.equal((await admin.next('MESSAGE')).body.toString(), 'fine', 'other sessions unaffected');
+});
+
+t.test('a session that closes while authorizeSubscribe is still deciding leaves no subscription behind', async (t) => {
+  let release!: (ok: boolean) => void;
+  let asked!: () => void;
+  const askedP = new Promise<void>((r) => (asked = r));
+  const b = await startBroker(t, {
+    authorizeSubscribe: () =>
+      new Promise<boolean>((r) => {
+        release = r;
+        asked();
+      }),
+  });
+  const user = await b.user('slowpoke');
+  user.send(raw('SUBSCRIBE', { id: '1', destination: '/topic/late' }));
+  await askedP;
+  user.close();
+  await waitFor(() => b.broker.core.sessions.size === 0, { what: 'session closed' });
+  release(true);
+  await new Promise<void>((r) => setImmediate(r));
+  t.same(b.broker.core.topics.match('/topic/late'), [], 'nothing indexed for the closed session');
 });

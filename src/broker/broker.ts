@@ -350,7 +350,7 @@ export class Broker implements SessionHost {
         throw new StompError(ErrorCode.FORBIDDEN, `a session may only subscribe to its own user destinations: ${d.destination}`);
     }
     if (this.authorizeSubscribe) await this.authorize(this.authorizeSubscribe, s, sub.destination, sub.headers);
-    if (s.subscriptions.get(sub.id) !== sub) return; // unsubscribed or closed meanwhile
+    if (!s.isConnected || s.subscriptions.get(sub.id) !== sub) return; // unsubscribed or closed meanwhile
     if (d.kind === 'topic') {
       sub.route = { kind: 'topic' } satisfies TopicRoute;
       this.topics.add(sub);
