@@ -54,6 +54,9 @@ const WARM_N = Number(arg('warm', 20_000));
 const INFLIGHT = Number(arg('inflight', 1_000));
 const WINDOW = Number(arg('window', 20_000));
 const ACK_EVERY = 1_000;
+// The client publisher's window (messages written but not yet counted by the receivers). Small, so
+// that a server which takes SENDs slowly is not handed a backlog that spills into the next phase.
+const CLIENT_WINDOW = 4 * ACK_EVERY;
 const WARM_MAX_MS = Number(arg('warm-max-ms', 8_000));
 const FLATOUT_MAX_MS = Number(arg('flatout-max-ms', 20_000));
 const RATE = Number(arg('rate', 5_000));
@@ -474,12 +477,12 @@ async function runScenario(kind, nodes, services, { rate = RATE, flatout = true,
 
 /**
  * Client publisher: one STOMP session on node A SENDs to /user/u<i>/queue/bench
- * (50 frames per WebSocket message), flat-out with the same window as the
- * server-side runs; the 100 users on B as before. Measures what a browser or a
+ * (50 frames per WebSocket message), flat-out with at most CLIENT_WINDOW not yet
+ * received; the 100 users on B as before. Measures what a browser or a
  * backend publishing over STOMP gets: the session's SENDs are routed in order
  * without each waiting for Kafka's acknowledgement.
  */
-async function runClientScenario(nodes, { label = 'client' } = {}) {
+async function runClientScenario(nodes, services, { label = 'client' } = {}) {
   const { A, B } = nodes;
   const users = Array.from({ length: USERS }, (_, i) => `u${i}`);
   const clients = spawnRole(here('./lib/client-role.js'), { name: `${label} receivers` });
@@ -498,14 +501,18 @@ async function runClientScenario(nodes, { label = 'client' } = {}) {
     }
     await clients.call('progress', { every: ACK_EVERY });
     await pubc.call('openPublisher', { port: A.port, user: 'publisher' });
-    const cpuOf = () => Promise.all([A.role.call('cpuUsage'), B.role.call('cpuUsage')]);
-    const warm = await pubc.call('publishFlatout', { users, phase: 'U', n: WARM_N, window: WINDOW, maxMs: WARM_MAX_MS }, WARM_MAX_MS + 60_000);
+    const cpuOf = () => Promise.all([A.role.call('cpuUsage'), B.role.call('cpuUsage'), clients.call('cpu'), pubc.call('cpu')]);
+    const warm = await pubc.call('publishFlatout', { users, phase: 'U', n: WARM_N, window: CLIENT_WINDOW, maxMs: WARM_MAX_MS }, WARM_MAX_MS + 60_000);
     await clients.call('collect', { phase: 'U', expect: warm.sent, timeoutMs: 20_000 }, 30_000);
-    const [a0, b0] = await cpuOf();
+    const [a0, b0, c0, p0] = await cpuOf();
+    const k0 = procCpuMs(services.kafkaPid);
+    const r0 = procCpuMs(services.redisPid);
     const noise = new NoiseMeter();
-    const fo = await pubc.call('publishFlatout', { users, phase: 'T', n: N, window: WINDOW, maxMs: FLATOUT_MAX_MS }, FLATOUT_MAX_MS + 60_000);
+    const fo = await pubc.call('publishFlatout', { users, phase: 'T', n: N, window: CLIENT_WINDOW, maxMs: FLATOUT_MAX_MS }, FLATOUT_MAX_MS + 60_000);
     const got = await clients.call('collect', { phase: 'T', expect: fo.sent, timeoutMs: 20_000 }, 30_000);
-    const [a1, b1] = await cpuOf();
+    const [a1, b1, c1, p1] = await cpuOf();
+    const kafkaMs = procCpuMs(services.kafkaPid) - k0;
+    const redisMs = procCpuMs(services.redisPid) - r0;
     const cpuMs = (x0, x1) => (x1.user - x0.user + x1.system - x0.system) / 1000;
     const seconds = (got.tLast - fo.t0) / 1e6;
     const r = {
@@ -519,7 +526,7 @@ async function runClientScenario(nodes, { label = 'client' } = {}) {
       msgPerSec: Math.round(got.received / seconds),
       windowStalls: fo.windowStalls,
       cpuUsPerMsg: { A: round((cpuMs(a0, a1) * 1000) / Math.max(1, got.received), 1), B: round((cpuMs(b0, b1) * 1000) / Math.max(1, got.received), 1) },
-      noise: noise.stop(cpuMs(a0, a1) + cpuMs(b0, b1)),
+      noise: noise.stop(cpuMs(a0, a1) + cpuMs(b0, b1) + cpuMs(c0, c1) + cpuMs(p0, p1) + kafkaMs + redisMs),
     };
     log(`${label.padEnd(6)} client SEND flat-out ${r.msgPerSec} msg/s (${got.received}/${fo.sent}${fo.truncated ? ` of ${N}, stopped at ${FLATOUT_MAX_MS} ms` : ''} in ${r.seconds}s)`);
     return r;
@@ -605,7 +612,7 @@ try {
     for (const kind of order) if (!ONLY || ONLY === kind) results[kind].push(await runScenario(kind, nodes, services));
     // The same path below saturation: paced only, at LOW_RATE (latency without queueing on a busy machine).
     if (LOW_RATE > 0) for (const kind of order) if (!ONLY || ONLY === kind) results[`${kind}Low`].push(await runScenario(kind, nodes, services, { rate: LOW_RATE, flatout: false }));
-    if (!ONLY || ONLY === 'client') results.client.push(await runClientScenario(nodes));
+    if (!ONLY || ONLY === 'client') results.client.push(await runClientScenario(nodes, services));
   }
 
   // The previous version: its own pair of nodes (on their own topics), the same cross-node scenarios.
@@ -617,7 +624,7 @@ try {
       for (let r = 0; r < ROUNDS; r++) {
         if (!ONLY || ONLY === 'cross') results.prev.push(await runScenario('cross', prevNodes, services, { label: 'prev' }));
         if (LOW_RATE > 0 && (!ONLY || ONLY === 'cross')) results.prevLow.push(await runScenario('cross', prevNodes, services, { rate: LOW_RATE, flatout: false, label: 'prev' }));
-        if (!ONLY || ONLY === 'client') results.prevClient.push(await runClientScenario(prevNodes, { label: 'prev' }));
+        if (!ONLY || ONLY === 'client') results.prevClient.push(await runClientScenario(prevNodes, services, { label: 'prev' }));
       }
     } finally {
       await stopNodes(prevNodes);
