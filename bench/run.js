@@ -5,6 +5,7 @@
 //
 //   npm run bench                      # build, then all benchmarks
 //   node bench/run.js [name ...]       # some of them (dist/ must be built)
+//   node bench/run.js cross-node -- --rounds 3   # arguments after -- go to the benchmarks
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +21,14 @@ const ARGS = { 'cross-node': ['--previous', 'cf0a35f'] };
 const TIMEOUTS_MS = { 'cross-node': 360_000 };
 const TIMEOUT_MS = 180_000;
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
-const selected = process.argv.slice(2).length ? process.argv.slice(2) : BENCHES;
+// `node bench/run.js cross-node -- --rounds 3`: arguments after `--` go to every selected benchmark.
+const argv = process.argv.slice(2);
+const dashdash = argv.indexOf('--');
+const extraArgs = dashdash >= 0 ? argv.slice(dashdash + 1) : [];
+const names = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
+const selected = names.length ? names : BENCHES;
+const roundsArg = extraArgs.indexOf('--rounds');
+const timeoutScale = roundsArg >= 0 ? Math.max(1, Number(extraArgs[roundsArg + 1]) || 1) : 1;
 for (const name of selected) if (!BENCHES.includes(name)) throw new Error(`unknown benchmark "${name}" (have: ${BENCHES.join(', ')})`);
 
 /** CPU time (ms) of our finished children and their waited-for descendants (/proc/self/stat cutime + cstime). */
@@ -43,8 +51,9 @@ function runOne(name) {
     const busy0 = machineBusyMs();
     const kids0 = childrenCpuMs();
     const own0 = process.cpuUsage();
-    const child = spawn(process.execPath, [file, ...(ARGS[name] ?? [])], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const timeoutMs = TIMEOUTS_MS[name] ?? TIMEOUT_MS;
+    const timeoutMs = (TIMEOUTS_MS[name] ?? TIMEOUT_MS) * timeoutScale;
+    const own = timeoutScale > 1 && name === 'cross-node' ? ['--timeout', String(timeoutMs - 10_000)] : [];
+    const child = spawn(process.execPath, [file, ...(ARGS[name] ?? []), ...own, ...extraArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     let pendingLine = '';
     child.stdout.setEncoding('utf8');
