@@ -11,6 +11,7 @@ import type { Frame } from '../../src/stomp/frame.js';
 import { RawClient } from '../helpers/client.js';
 import { startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 
@@ -159,4 +160,34 @@ t.test('default message size: at least 1 MiB, and a ~1 MiB frame goes through', 
   const m = await sub.next('MESSAGE', 10_000);
   t.equal(m.body.length, body.length);
   t.ok(m.body.equals(body), 'the body arrived intact');
+});
+
+t.test('a client is not timed out for heart-beats the server did not read while it paused input behind a slow handler', async (t) => {
+  // The server expects a heart-beat every 100 ms (window 100 × graceFactor); the client sends one every 40 ms.
+  const b = await startBroker(t, { heartbeat: { outgoingMs: 0, incomingMs: 100 } });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  t.teardown(() => release());
+  let started!: () => void;
+  const handlerStarted = new Promise<void>((r) => (started = r));
+  b.broker.handle('/slow', async () => {
+    started();
+    await gate;
+  });
+  const c = await RawClient.ws(`${b.url}/ws`);
+  await c.connect({ login: 'patient', 'heart-beat': '40,0' });
+  const beats = setInterval(() => c.sendText('\n'), 40);
+  t.teardown(() => clearInterval(beats));
+  let frames = 'SEND\ndestination:/app/slow\n\n\0';
+  for (let i = 0; i < 1100; i++) frames += `SEND\ndestination:/topic/t\n\n${i}\0`; // > 1000 queued: input pauses
+  frames += 'SEND\ndestination:/topic/t\nreceipt:done\n\nlast\0';
+  c.sendText(frames);
+  await handlerStarted;
+  // The phenomenon is time passing: stay paused for ten heart-beat windows, then look.
+  const t0 = Date.now();
+  await waitFor(() => Date.now() - t0 >= 1000, { timeoutMs: 5000, what: 'ten heart-beat windows' });
+  t.notOk(c.frames.some((f) => f.command === 'ERROR'), 'no heart-beat timeout while the server was not reading');
+  release();
+  const r = await c.next('RECEIPT', 10_000);
+  t.equal(r.headers['receipt-id'], 'done', 'every queued frame was processed once the handler finished');
 });

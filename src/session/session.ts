@@ -90,6 +90,8 @@ export class Session implements FrameSink {
   private unackedKeys: Set<string> | null = null;
   private ackSeq = 0;
   private lastReceived = Date.now();
+  /** Reading is paused behind MAX_PENDING_FRAMES queued frames (a slow handler). */
+  private inputPaused = false;
   private lastSent = Date.now();
   private readTimer: NodeJS.Timeout | null = null;
   private writeTimer: NodeJS.Timeout | null = null;
@@ -142,7 +144,10 @@ export class Session implements FrameSink {
     if (this.busy) {
       const pending = (this.pending ??= []);
       pending.push(frame);
-      if (pending.length >= MAX_PENDING_FRAMES) this.conn.pause?.();
+      if (pending.length >= MAX_PENDING_FRAMES && !this.inputPaused) {
+        this.inputPaused = true;
+        this.conn.pause?.();
+      }
       return;
     }
     this.process(frame);
@@ -191,6 +196,11 @@ export class Session implements FrameSink {
     }
     if (!this.busy && (this.pending === null || this.pending.length === 0)) {
       this.pending = null;
+      if (this.inputPaused) {
+        // Heart-beats were not read while paused: the client gets a fresh window.
+        this.inputPaused = false;
+        this.lastReceived = Date.now();
+      }
       this.conn.resume?.();
     }
   }
@@ -245,7 +255,8 @@ export class Session implements FrameSink {
     if (readMs > 0) {
       const windowMs = Math.round(readMs * this.host.config.heartbeat.graceFactor);
       this.readTimer = setInterval(() => {
-        if (Date.now() - this.lastReceived > windowMs)
+        // While this side has paused reading (a slow handler), silence is ours, not the client's.
+        if (!this.inputPaused && Date.now() - this.lastReceived > windowMs)
           this.fail(new StompError(ErrorCode.HEARTBEAT_TIMEOUT, `nothing received for more than ${windowMs} ms`));
       }, Math.max(10, Math.round(readMs / 2)));
       this.readTimer.unref?.();
