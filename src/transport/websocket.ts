@@ -10,6 +10,7 @@ import { isUtf8 } from 'node:buffer';
 import type { WebSocket } from 'ws';
 import type { Broker } from '../broker/broker.js';
 import type { Connection, TransportKind } from '../session/connection.js';
+import { Corker } from './cork.js';
 import { waitDrained } from './drain.js';
 
 /** Subprotocols in the server's order of preference (Spring's list). */
@@ -23,14 +24,6 @@ export function selectSubprotocol(offered: Set<string>): string | false {
 const EOL = Buffer.from('\n');
 
 /**
- * Frames written in one turn of the event loop (a batch of bus deliveries, a
- * server-side publish loop) are corked and leave in one write to the kernel;
- * at the latest when this many bytes have gathered, so held-back bytes never
- * make a reading client look like a slow consumer.
- */
-const MAX_CORKED_BYTES = 16 * 1024;
-
-/**
  * A `ws` socket as a session's Connection. A class rather than an object of
  * closures: its methods live on the prototype, so each idle session pays only
  * for these few fields.
@@ -38,46 +31,30 @@ const MAX_CORKED_BYTES = 16 * 1024;
 class WebSocketConnection implements Connection {
   readonly remoteAddress: string;
   request: IncomingMessage | undefined;
-  private corked = false;
-  private corkedBytes = 0;
+  /** Corks the ws's TCP socket while frames gather (none if ws does not expose the socket). */
+  private readonly corker: Corker | undefined;
 
   constructor(
     private readonly ws: WebSocket,
-    /** The ws's TCP socket, corked while frames gather (undefined if ws does not expose it). */
+    /** The ws's TCP socket (undefined if ws does not expose it). */
     private readonly socket: Socket | undefined,
     req: IncomingMessage,
   ) {
     this.remoteAddress = req.socket.remoteAddress ?? '';
     this.request = req;
+    this.corker = socket && new Corker(socket);
   }
 
   get transport(): TransportKind {
     return 'websocket';
   }
 
-  /** End of the turn in which the socket was corked: hand what gathered to the kernel. */
-  private static uncork(c: WebSocketConnection): void {
-    c.corked = false;
-    c.corkedBytes = 0;
-    c.socket!.uncork();
-  }
-
   write(frame: Buffer): void {
-    const { ws, socket } = this;
+    const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
-    if (socket && !this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(WebSocketConnection.uncork, this);
-    }
+    this.corker?.hold();
     ws.send(frame, { binary: !isUtf8(frame) });
-    if (!this.corked) return;
-    this.corkedBytes += frame.length;
-    if (this.corkedBytes >= MAX_CORKED_BYTES) {
-      socket!.uncork(); // hand what gathered to the kernel now; stay corked for the rest of the turn
-      socket!.cork();
-      this.corkedBytes = 0;
-    }
+    this.corker?.wrote(frame.length);
   }
 
   writeHeartbeat(): void {
