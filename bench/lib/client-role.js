@@ -6,6 +6,7 @@
 // find the body (for STOMP, after the blank line), read "<phase>|<seq>|<µs>|".
 import WebSocket from 'ws';
 import { emit, serveRole } from './ipc.js';
+import { progressTracker } from './progress.js';
 import { cpuSince, latencyHistogram, nowUs, sleep, summarize } from './util.js';
 
 const LFLF = Buffer.from('\n\n');
@@ -123,8 +124,7 @@ function cycle(kind, port, user) {
 // orchestrator as `ack` events.
 
 let publisher = null;
-let acked = { phase: null, received: 0 };
-let onAck = null;
+const progress = progressTracker();
 const BODY_BYTES = 128;
 
 function sendFrame(user, phase, seq) {
@@ -133,16 +133,7 @@ function sendFrame(user, phase, seq) {
 }
 
 serveRole({
-  onEvent(m) {
-    if (m?.type === 'ack') {
-      acked = { phase: m.phase, received: m.received };
-      if (onAck) {
-        const f = onAck;
-        onAck = null;
-        f();
-      }
-    }
-  },
+  onEvent: progress.onEvent,
 
   /** Open the publishing session (no subscription) on `port` as `user`. */
   async openPublisher({ port, user }) {
@@ -167,12 +158,12 @@ serveRole({
     return new Promise((resolve) => {
       const finish = () => resolve({ sent, truncated: sent < wanted, t0, tPublished: nowUs(), windowStalls, cpu: cpuSince(cpu0) });
       const pump = () => {
-        onAck = null;
+        progress.next(null);
         if (nowUs() - t0 > maxMs * 1000 && sent < n) n = sent;
         while (sent < n) {
-          if (sent - (acked.phase === phase ? acked.received : 0) >= window) {
+          if (sent - progress.received(phase) >= window) {
             windowStalls++;
-            onAck = pump;
+            progress.next(pump);
             return;
           }
           // Back-pressure from our own socket: let it drain first.

@@ -17,7 +17,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { serveRole } from './ipc.js';
-import { cpuSince, latencyHistogram, nowUs, summarize } from './util.js';
+import { progressTracker } from './progress.js';
+import { cpuSince, latencyHistogram, nowUs, pace, summarize } from './util.js';
 
 const DESTINATION = '/queue/bench';
 const BODY_BYTES = 128;
@@ -26,8 +27,7 @@ const BURST = 200;
 
 let broker = null;
 let users = [];
-let acked = { phase: null, received: 0 };
-let onAck = null;
+const progress = progressTracker();
 let errors = 0;
 let lastError = null;
 
@@ -290,7 +290,7 @@ serveRole({
       };
       const pump = () => {
         scheduled = false;
-        onAck = null;
+        progress.next(null);
         if (nowUs() - t0 > maxMs * 1000 && sent < n) {
           n = sent;
           tPublished = nowUs();
@@ -304,9 +304,9 @@ serveRole({
             blockedOnInflight = true;
             return;
           }
-          if (sent - (acked.phase === phase ? acked.received : 0) >= window) {
+          if (sent - progress.received(phase) >= window) {
             windowStalls++;
-            onAck = schedule;
+            progress.next(schedule);
             return;
           }
           const t = nowUs();
@@ -326,56 +326,39 @@ serveRole({
    * stalled event loop shows rather than hiding as fewer slow messages. The
    * time until each measured sendToUser settled is recorded as `handoffMs`.
    */
-  latency({ rate, warmupMs, measureMs }) {
+  async latency(args) {
     const cpu0 = process.cpuUsage();
     const nu = users.length;
-    const interval = 1e6 / rate;
-    const warmN = Math.round((rate * warmupMs) / 1000);
-    const total = warmN + Math.round((rate * measureMs) / 1000);
-    const lag = latencyHistogram();
     const handoff = latencyHistogram();
     const errors0 = errors;
-    let cpuMeasure = null;
-    let i = 0;
     let unsettled = 0;
     let maxUnsettled = 0;
-    const start = nowUs();
-    return new Promise((resolve) => {
-      let elapsed = 0;
-      const done = () =>
-        resolve({
-          warm: warmN,
-          measured: total - warmN,
-          achievedRate: Math.round((total / elapsed) * 1e6),
-          pacerLag: summarize(lag),
-          handoffMs: summarize(handoff),
-          maxUnsettled,
-          errors: errors - errors0,
-          cpu: cpuSince(cpu0),
-          cpuMeasured: cpuMeasure ? cpuSince(cpuMeasure) : null,
-        });
-      const tickFn = () => {
-        const now = nowUs();
-        const due = Math.min(total, Math.floor((now - start) / interval) + 1);
-        if (i < due && i >= warmN) lag.recordValue(Math.max(1, Math.round(now - (start + i * interval))));
-        while (i < due) {
-          if (i === warmN) cpuMeasure = process.cpuUsage();
-          const measured = i >= warmN;
-          const t = nowUs();
-          unsettled++;
-          if (unsettled > maxUnsettled) maxUnsettled = unsettled;
-          publish(i % nu, measured ? 'L' : 'W', i).then(() => {
-            unsettled--;
-            if (measured) handoff.recordValue(Math.max(1, Math.round(nowUs() - t)));
-            if (i === total && unsettled === 0) done();
-          });
-          i++;
-        }
-        if (i < total) setTimeout(tickFn, 1);
-        else elapsed = nowUs() - start;
-      };
-      tickFn();
+    let published = false;
+    let allSettled;
+    const settled = new Promise((resolve) => (allSettled = resolve));
+    const p = await pace(args, (i, measured) => {
+      const t = nowUs();
+      unsettled++;
+      if (unsettled > maxUnsettled) maxUnsettled = unsettled;
+      publish(i % nu, measured ? 'L' : 'W', i).then(() => {
+        unsettled--;
+        if (measured) handoff.recordValue(Math.max(1, Math.round(nowUs() - t)));
+        if (published && unsettled === 0) allSettled();
+      });
     });
+    published = true;
+    if (unsettled > 0) await settled;
+    return {
+      warm: p.warm,
+      measured: p.measured,
+      achievedRate: p.achievedRate,
+      pacerLag: p.pacerLag,
+      handoffMs: summarize(handoff),
+      maxUnsettled,
+      errors: errors - errors0,
+      cpu: cpuSince(cpu0),
+      cpuMeasured: p.measureStart ? cpuSince(p.measureStart) : null,
+    };
   },
 
   async close() {
@@ -384,14 +367,5 @@ serveRole({
     return true;
   },
 
-  onEvent(m) {
-    if (m?.type === 'ack') {
-      acked = { phase: m.phase, received: m.received };
-      if (onAck) {
-        const f = onAck;
-        onAck = null;
-        f();
-      }
-    }
-  },
+  onEvent: progress.onEvent,
 });

@@ -10,15 +10,15 @@ import v8 from 'node:v8';
 import { pathToFileURL } from 'node:url';
 import { WebSocketServer } from 'ws';
 import { serveRole } from './ipc.js';
-import { cpuSince, latencyHistogram, nowUs, sleep, summarize, tick } from './util.js';
+import { progressTracker } from './progress.js';
+import { cpuSince, nowUs, pace, sleep, tick } from './util.js';
 
 const DESTINATION = '/queue/bench';
 const BODY_BYTES = 128;
 
 let server = null; // { kind, port, publish(userIndex, body), close() }
 let users = [];
-let acked = { phase: null, received: 0 };
-let onAck = null;
+const progress = progressTracker({ deferred: true });
 
 async function startStomp() {
   // BENCH_DIST: benchmark another build of the broker (e.g. a branch's dist/index.js).
@@ -147,9 +147,9 @@ serveRole({
     const t0 = nowUs();
     return new Promise((resolve) => {
       const pump = () => {
-        onAck = null;
+        progress.next(null);
         let b = 0;
-        while (sent < n && b < burst && sent - (acked.phase === phase ? acked.received : 0) < window) {
+        while (sent < n && b < burst && sent - progress.received(phase) < window) {
           server.publish(sent % nu, body(phase, sent));
           sent++;
           b++;
@@ -160,7 +160,7 @@ serveRole({
         }
         if (b < burst) {
           stalls++;
-          onAck = pump; // window full: continue on the next progress report
+          progress.next(pump); // window full: continue on the next progress report
         } else setImmediate(pump);
       };
       pump();
@@ -173,42 +173,19 @@ serveRole({
    * the pacer against the schedule is recorded: a stalled event loop shows
    * there rather than hiding as fewer slow messages (coordinated omission).
    */
-  latency({ rate, warmupMs, measureMs }) {
+  async latency(args) {
     const cpu0 = process.cpuUsage();
     const nu = users.length;
-    const interval = 1e6 / rate;
-    const warmN = Math.round((rate * warmupMs) / 1000);
-    const total = warmN + Math.round((rate * measureMs) / 1000);
-    const lag = latencyHistogram();
-    let cpuMeasure = null;
-    let i = 0;
-    const start = nowUs();
-    return new Promise((resolve) => {
-      const tickFn = () => {
-        const now = nowUs();
-        const due = Math.min(total, Math.floor((now - start) / interval) + 1);
-        if (i < due && i >= warmN) lag.recordValue(Math.max(1, Math.round(now - (start + i * interval))));
-        while (i < due) {
-          if (i === warmN) cpuMeasure = process.cpuUsage();
-          server.publish(i % nu, body(i < warmN ? 'W' : 'L', i));
-          i++;
-        }
-        if (i < total) setTimeout(tickFn, 1);
-        else {
-          const elapsed = nowUs() - start;
-          resolve({
-            warm: warmN,
-            measured: total - warmN,
-            achievedRate: Math.round((total / elapsed) * 1e6),
-            pacerLag: summarize(lag),
-            errors: server.errors(),
-            cpu: cpuSince(cpu0),
-            cpuMeasured: cpuMeasure ? cpuSince(cpuMeasure) : null,
-          });
-        }
-      };
-      tickFn();
-    });
+    const p = await pace(args, (i, measured) => server.publish(i % nu, body(measured ? 'L' : 'W', i)));
+    return {
+      warm: p.warm,
+      measured: p.measured,
+      achievedRate: p.achievedRate,
+      pacerLag: p.pacerLag,
+      errors: server.errors(),
+      cpu: cpuSince(cpu0),
+      cpuMeasured: p.measureStart ? cpuSince(p.measureStart) : null,
+    };
   },
 
   async close() {
@@ -216,14 +193,5 @@ serveRole({
     return true;
   },
 
-  onEvent(m) {
-    if (m?.type === 'ack') {
-      acked = { phase: m.phase, received: m.received };
-      if (onAck) {
-        const f = onAck;
-        onAck = null;
-        setImmediate(f);
-      }
-    }
-  },
+  onEvent: progress.onEvent,
 });

@@ -118,3 +118,39 @@ export class NoiseMeter {
     return { otherCores: other === null ? null : round(Math.max(0, other), 2), loadavg1: round(os.loadavg()[0], 2), loadavg1AtStart: round(this.load0, 2) };
   }
 }
+
+/**
+ * Open-loop pacer: `rate` messages a second for warmupMs (not measured), then
+ * measureMs. A 1 ms timer calls `publishOne(i, measured)` for whatever is due,
+ * without waiting for it. The pacer's own lateness against the schedule is
+ * recorded, so a stalled event loop shows rather than hiding as fewer slow
+ * messages (coordinated omission). Resolves once the last one was published,
+ * with `measureStart`: the process's CPU usage when the measured part began.
+ */
+export function pace({ rate, warmupMs, measureMs }, publishOne) {
+  const interval = 1e6 / rate;
+  const warmN = Math.round((rate * warmupMs) / 1000);
+  const total = warmN + Math.round((rate * measureMs) / 1000);
+  const lag = latencyHistogram();
+  let measureStart = null;
+  let i = 0;
+  const start = nowUs();
+  return new Promise((resolve) => {
+    const tickFn = () => {
+      const now = nowUs();
+      const due = Math.min(total, Math.floor((now - start) / interval) + 1);
+      if (i < due && i >= warmN) lag.recordValue(Math.max(1, Math.round(now - (start + i * interval))));
+      while (i < due) {
+        if (i === warmN) measureStart = process.cpuUsage();
+        publishOne(i, i >= warmN);
+        i++;
+      }
+      if (i < total) setTimeout(tickFn, 1);
+      else {
+        const elapsed = nowUs() - start;
+        resolve({ warm: warmN, measured: total - warmN, achievedRate: Math.round((total / elapsed) * 1e6), pacerLag: summarize(lag), measureStart });
+      }
+    };
+    tickFn();
+  });
+}
