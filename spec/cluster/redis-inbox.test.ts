@@ -10,7 +10,7 @@ import { decodeEnvelope } from '../../src/cluster/envelope.js';
 import type { ClusterLogger } from '../../src/cluster/errors.js';
 import { inboxSuite } from '../conformance/inbox.js';
 import { makeEnvelope, sameEnvelope, uid } from '../conformance/fixtures.js';
-import { startRedis, uniquePrefix } from '../helpers/services.js';
+import { deleteKeys, startRedis, uniquePrefix } from '../helpers/services.js';
 
 const server = await startRedis();
 t.teardown(() => server.stop());
@@ -18,16 +18,11 @@ t.teardown(() => server.stop());
 const probe = new Redis(server.url);
 t.teardown(() => probe.quit());
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const ks = await probe.keys(`${prefix}:*`);
-  if (ks.length > 0) await probe.del(...ks);
-}
-
 inboxSuite(t, 'redis', async () => {
   const prefix = uniquePrefix();
   return {
     create: (limits) => new RedisInbox({ redis: server.url, prefix, limits }),
-    cleanup: () => deleteKeys(prefix),
+    cleanup: () => deleteKeys(probe, prefix),
   };
 });
 
@@ -36,7 +31,7 @@ t.test('redis inbox: one stream per user, binary envelope in one field, key TTL 
   const inbox = new RedisInbox({ redis: server.url, prefix, limits: { maxAgeMs: 60_000 } });
   t.teardown(async () => {
     await inbox.close();
-    await deleteKeys(prefix);
+    await deleteKeys(probe, prefix);
   });
   const env = makeEnvelope({ user: 'alice', body: Buffer.from([0, 1, 2, 255]) });
   await inbox.append('alice', env);
@@ -65,7 +60,7 @@ t.test('redis inbox: an unreadable entry is logged and dropped, the rest still r
   const inbox = new RedisInbox({ redis: server.url, prefix, logger });
   t.teardown(async () => {
     await inbox.close();
-    await deleteKeys(prefix);
+    await deleteKeys(probe, prefix);
   });
   const user = uid('alice');
   const good = makeEnvelope({ user });
@@ -85,7 +80,7 @@ t.test('redis inbox: a client passed in is shared, not closed', async (t) => {
   const client = new Redis(server.url);
   t.teardown(async () => {
     await client.quit();
-    await deleteKeys(prefix);
+    await deleteKeys(probe, prefix);
   });
   const inbox = new RedisInbox({ redis: client, prefix });
   await inbox.append('bob', makeEnvelope({ user: 'bob' }));

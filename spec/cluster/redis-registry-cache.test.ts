@@ -18,7 +18,7 @@ import { NODE_CACHE_DEFAULTS, NodeCache } from '../../src/cluster/redis/node-cac
 import { RedisRegistry, type RedisRegistryOptions } from '../../src/cluster/redis/registry.js';
 import type { SessionRecord } from '../../src/cluster/types.js';
 import { type Tap, sorted, uid } from '../conformance/fixtures.js';
-import { freePort, ping, startRedis, uniquePrefix } from '../helpers/services.js';
+import { deleteKeys, freePort, ping, startRedis, uniquePrefix } from '../helpers/services.js';
 import { waitFor, within } from '../helpers/wait.js';
 
 // ---------------------------------------------------------------------------
@@ -261,11 +261,6 @@ t.teardown(() => server.stop());
 const probe = new Redis(server.url);
 t.teardown(() => probe.quit());
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const ks = await probe.keys(`${prefix}:*`);
-  if (ks.length > 0) await probe.del(...ks);
-}
-
 const rec = (user: string, sessionId: string, nodeId: string): SessionRecord => ({ user, sessionId, nodeId, connectedAt: 1 });
 
 /** Registries on one prefix of `url`, closed (and the prefix's keys deleted) at teardown. */
@@ -274,7 +269,7 @@ function fleet(tt: Tap, url = server.url) {
   const made: RedisRegistry[] = [];
   tt.teardown(async () => {
     for (const r of made) await r.close();
-    if (url === server.url) await deleteKeys(prefix);
+    if (url === server.url) await deleteKeys(probe, prefix);
   });
   return {
     prefix,
@@ -594,7 +589,7 @@ t.test('redis cache: a Redis restart disables and empties the cache; it comes ba
 
 t.test('redis cache: close() closes the subscriber, also when the client is not the registry’s', async (t) => {
   const prefix = uniquePrefix();
-  t.teardown(() => deleteKeys(prefix));
+  t.teardown(() => deleteKeys(probe, prefix));
   const owned = new RedisRegistry({ redis: server.url, prefix });
   const client = new Redis(server.url);
   t.teardown(() => client.quit());

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { RedisRegistry } from '../../src/cluster/redis/registry.js';
 import { registrySuite } from '../conformance/registry.js';
 import { sorted, uid } from '../conformance/fixtures.js';
-import { startRedis, uniquePrefix } from '../helpers/services.js';
+import { deleteKeys, startRedis, uniquePrefix } from '../helpers/services.js';
 
 const server = await startRedis();
 t.teardown(() => server.stop());
@@ -21,16 +21,11 @@ async function keysOf(prefix: string): Promise<string[]> {
   return sorted(await probe.keys(`${prefix}:*`));
 }
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const ks = await probe.keys(`${prefix}:*`);
-  if (ks.length > 0) await probe.del(...ks);
-}
-
 registrySuite(t, 'redis', async () => {
   const prefix = uniquePrefix();
   return {
     create: () => new RedisRegistry({ redis: server.url, prefix }),
-    cleanup: () => deleteKeys(prefix),
+    cleanup: () => deleteKeys(probe, prefix),
   };
 });
 
@@ -39,7 +34,7 @@ t.test('redis registry: key layout uses one hash tag per user, node and lock', a
   const reg = new RedisRegistry({ redis: server.url, prefix });
   t.teardown(async () => {
     await reg.close();
-    await deleteKeys(prefix);
+    await deleteKeys(probe, prefix);
   });
   await reg.addSession({ user: 'alice', sessionId: 's1', nodeId: 'n1', connectedAt: 5 });
   await reg.heartbeat('n1', 10_000, { a: 'b' });
@@ -62,7 +57,7 @@ t.test('redis registry: sessions leave no keys behind', async (t) => {
   const reg = new RedisRegistry({ redis: server.url, prefix });
   t.teardown(async () => {
     await reg.close();
-    await deleteKeys(prefix);
+    await deleteKeys(probe, prefix);
   });
   await reg.addSession({ user: 'alice', sessionId: 's1', nodeId: 'n1', connectedAt: 1 });
   await reg.addSession({ user: 'bob', sessionId: 's2', nodeId: 'n1', connectedAt: 1 });
@@ -81,7 +76,7 @@ t.test('redis registry: a client passed in is shared, not closed', async (t) => 
   const client = new Redis(server.url);
   t.teardown(async () => {
     await client.quit();
-    await deleteKeys(prefix);
+    await deleteKeys(probe, prefix);
   });
   const r1 = new RedisRegistry({ redis: client, prefix });
   const r2 = new RedisRegistry({ redis: client, prefix });
@@ -98,7 +93,7 @@ t.test('redis registry: removeNode with more sessions than one pipeline batch', 
   const reg = new RedisRegistry({ redis: server.url, prefix });
   t.teardown(async () => {
     await reg.close();
-    await deleteKeys(prefix);
+    await deleteKeys(probe, prefix);
   });
   const users = Array.from({ length: 300 }, (_, i) => `u${i}`);
   await Promise.all(
@@ -121,7 +116,7 @@ t.test('redis registry: racing late removals never erase the newer session', asy
   t.teardown(async () => {
     await a.close();
     await b.close();
-    await deleteKeys(prefix);
+    await deleteKeys(probe, prefix);
   });
   const user = uid('alice');
   for (let i = 0; i < 50; i++) {
@@ -144,7 +139,7 @@ t.test('redis registry: liveness uses the Redis clock', async (t) => {
   const reg = new RedisRegistry({ redis: server.url, prefix });
   t.teardown(async () => {
     await reg.close();
-    await deleteKeys(prefix);
+    await deleteKeys(probe, prefix);
   });
   const [sec, usec] = await probe.time();
   const redisNow = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);

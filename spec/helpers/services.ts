@@ -16,6 +16,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
 
 const KAFKA_SCRIPTS = fileURLToPath(new URL('../../scripts/kafka/', import.meta.url));
 
@@ -40,6 +41,12 @@ export function uniquePrefix(tag = 't'): string {
 
 // ---------------------------------------------------------------------------
 // Redis
+
+/** Delete every key of a test's namespace (`prefix:*`) through `client`. */
+export async function deleteKeys(client: Redis, prefix: string): Promise<void> {
+  const ks = await client.keys(`${prefix}:*`);
+  if (ks.length > 0) await client.del(...ks);
+}
 
 export interface RedisService {
   url: string;
