@@ -7,12 +7,8 @@
 //   node bench/connects.js [--n 2000] [--concurrency 50] [--only stomp|ws]
 import { fileURLToPath } from 'node:url';
 import { spawnRole } from './lib/ipc.js';
-import { NoiseMeter, deadline, log, printSummary, round } from './lib/util.js';
+import { NoiseMeter, arg, deadline, log, printSummary, round } from './lib/util.js';
 
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-};
 const N = Number(arg('n', 2_000));
 const CONCURRENCY = Number(arg('concurrency', 50));
 const WARM = 300;

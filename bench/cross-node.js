@@ -42,12 +42,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnRole } from './lib/ipc.js';
-import { NoiseMeter, latencyHistogram, log, printSummary, round, sleep, summarize } from './lib/util.js';
+import { NoiseMeter, arg, latencyHistogram, log, printSummary, round, sleep, summarize } from './lib/util.js';
 
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-};
 const USERS = 100;
 const N = Number(arg('n', 100_000));
 const WARM_N = Number(arg('warm', 20_000));

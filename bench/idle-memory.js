@@ -10,12 +10,8 @@
 //   node bench/idle-memory.js [--only stomp|ws]
 import { fileURLToPath } from 'node:url';
 import { spawnRole } from './lib/ipc.js';
-import { deadline, log, printSummary, round, sleep } from './lib/util.js';
+import { arg, deadline, log, printSummary, round, sleep } from './lib/util.js';
 
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-};
 const ONLY = arg('only', null);
 const STEPS = [1_000, 5_000];
 const WARM = 20; // sessions opened and closed before the baseline, so lazily loaded code is not charged to sessions

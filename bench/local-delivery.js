@@ -14,12 +14,8 @@
 //   node bench/local-delivery.js [--n 200000] [--rate 10000] [--seconds 5] [--only stomp|ws] [--rounds 1] [--prof DIR]
 import { fileURLToPath } from 'node:url';
 import { spawnRole } from './lib/ipc.js';
-import { NoiseMeter, deadline, log, printSummary, round } from './lib/util.js';
+import { NoiseMeter, arg, deadline, log, printSummary, round } from './lib/util.js';
 
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-};
 const USERS = 100;
 const N = Number(arg('n', 200_000));
 const WARM_N = Math.min(50_000, Math.round(N / 4));

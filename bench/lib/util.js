@@ -4,6 +4,12 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import * as hdr from 'hdr-histogram-js';
 
+/** The value after `--name` on the command line (a string), or `def`. */
+export function arg(name, def) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : def;
+}
+
 /**
  * Microseconds on CLOCK_MONOTONIC (process.hrtime). Every process on the
  * machine reads the same clock, so a timestamp written by the publisher's
