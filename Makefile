@@ -1,8 +1,9 @@
 # stomp-cluster — the two set-up commands of the README:
 #   make start   install, build and start one node (single process, no Redis/Kafka) with the chat demo
-#   make test    install and run every test (starts its own Redis and Kafka)
+#   make test    install what the tests need (system packages, npm packages, Kafka jars) and run every test
+#                (starts its own Redis servers and Kafka broker)
 
-.PHONY: install build start test bench clean kafka-start kafka-stop
+.PHONY: install build start setup test bench clean kafka-start kafka-stop
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -15,7 +16,11 @@ build: install
 start: build
 	STOMP_DEMO=1 node dist/main.js
 
-test: install
+# System packages (apt-get, as root) and the Kafka jars: scripts/setup.sh.
+setup:
+	scripts/setup.sh
+
+test: setup install
 	npm test
 
 bench: build

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# `npm test` / `make test`: build, start ONE throw-away Kafka broker (KRaft,
-# real Apache Kafka jars from Maven Central, cached) for the whole run, run
-# every tap test, stop Kafka. Redis servers are started per test file on free
-# ports by spec/helpers/services.ts. Extra arguments go to tap (e.g. a file).
+# `npm test` (and the last step of `make test`): check the machine has what the
+# tests need (scripts/setup.sh --check names anything missing; `make test`
+# installs it first), build, start ONE throw-away Kafka broker (KRaft, real
+# Apache Kafka jars from Maven Central, cached) for the whole run, run every
+# tap test, stop Kafka. Redis servers are started per test file on free ports
+# by spec/helpers/services.ts. Extra arguments go to tap (e.g. a file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v redis-server >/dev/null || { echo "test.sh: redis-server is required (apt-get install -y redis-server)" >&2; exit 1; }
+scripts/setup.sh --check
 
 npx tsc -p tsconfig.json
 
@@ -14,10 +16,13 @@ started_kafka=0
 if [ -z "${KAFKA_BROKERS:-}" ]; then
   export KAFKA_STATE_FILE="${TMPDIR:-/tmp}/stomp-cluster-test-kafka.$$.state"
   export KAFKA_PARENT_PID=$$
-  eval "$(scripts/kafka/start.sh)"
+  trap 'KAFKA_STOP_FAST=1 scripts/kafka/stop.sh "$KAFKA_STATE_FILE" >/dev/null 2>&1 || true' EXIT
+  # start.sh prints only KAFKA_BROKERS=host:port on stdout; take that line and nothing else.
+  out="$(scripts/kafka/start.sh)"
+  KAFKA_BROKERS="$(sed -n 's/^KAFKA_BROKERS=//p' <<<"$out" | tail -1)"
+  [ -n "$KAFKA_BROKERS" ] || { echo "test.sh: scripts/kafka/start.sh printed no KAFKA_BROKERS line" >&2; exit 1; }
   export KAFKA_BROKERS
   started_kafka=1
-  trap 'KAFKA_STOP_FAST=1 scripts/kafka/stop.sh "$KAFKA_STATE_FILE" >/dev/null 2>&1 || true' EXIT
 fi
 echo "test.sh: Kafka at $KAFKA_BROKERS (started here: $started_kafka)" >&2
 

@@ -48,7 +48,7 @@ if [ -f "$KAFKA_STATE_FILE" ]; then
   rm -f "$KAFKA_STATE_FILE"
 fi
 
-"$KAFKA_SCRIPT_DIR/fetch.sh"
+"$KAFKA_SCRIPT_DIR/fetch.sh" >&2
 command -v java >/dev/null || { log "java not found (Java 17+ required)"; exit 1; }
 
 # --- ports -------------------------------------------------------------------

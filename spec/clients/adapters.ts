@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Client as Stomp7 } from '@stomp/stompjs';
 import WebSocket from 'ws';
+import { SYSTEM_PYTHON } from '../helpers/requirements.js';
 import { Inbox, type ScenarioClient } from './scenario.js';
 
 const require = createRequire(import.meta.url);
@@ -253,7 +254,6 @@ export function stompit(port: number, host = '127.0.0.1'): ScenarioClient {
 
 // ------------------------------------------------------------ Debian python3-stomp over TCP
 
-export const SYSTEM_PYTHON = '/usr/bin/python3';
 export const PYTHON_BRIDGE = fileURLToPath(new URL('./python_client.py', import.meta.url));
 
 /** Drives spec/clients/python_client.py (stomp.py) over its stdin/stdout line protocol. */

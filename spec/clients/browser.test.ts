@@ -4,9 +4,8 @@
  * broker serves the test page and the two browser bundles straight from
  * node_modules, so the page is same-origin and real browser Origin headers are
  * checked against an allow-list.
- * CI: apt-get install -y --no-install-recommends chromium
+ * scripts/setup.sh installs chromium; SKIP_BROWSER=1 opts out (a missing browser fails the test otherwise).
  */
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -14,9 +13,9 @@ import t from 'tap';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { StompBroker } from '../../src/index.js';
 import { startBroker } from '../helpers/broker.js';
+import { CHROMIUM, chromiumRequirement } from '../helpers/requirements.js';
 import { Inbox, registerScenarioHandlers, runScenario, type ScenarioClient } from './scenario.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const require = createRequire(import.meta.url);
 const pkgDir = (name: string): string => path.dirname(require.resolve(`${name}/package.json`));
 const ASSETS: Record<string, string> = {
@@ -107,9 +106,10 @@ async function browserClient(page: Page, sockjsUrl: string, transports: string[]
   };
 }
 
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)`;
+const chromiumNeeded = chromiumRequirement();
 
-t.test('stompjs 2.3.3 + sockjs-client in headless Chromium', { skip }, async (t) => {
+t.test('stompjs 2.3.3 + sockjs-client in headless Chromium', { skip: chromiumNeeded.skip }, async (t) => {
+  if (chromiumNeeded.missing) return void t.fail(chromiumNeeded.missing);
   let browser: Browser | null = null;
   t.teardown(async () => {
     await browser?.close();

@@ -8,12 +8,16 @@ import t from 'tap';
 import { chromium, type Browser } from 'playwright-core';
 import { startKafka, startRedis, uniquePrefix } from '../helpers/services.js';
 import { startNode } from '../helpers/nodes.js';
+import { CHROMIUM, chromiumRequirement } from '../helpers/requirements.js';
 
 t.setTimeout(180_000);
 
 const SHOT = fileURLToPath(new URL('../../.tap/screenshots/chat-two-nodes.png', import.meta.url));
 
-t.test('chat page: alice on node A, bob on node B', async (t) => {
+const chromiumNeeded = chromiumRequirement();
+
+t.test('chat page: alice on node A, bob on node B', { skip: chromiumNeeded.skip }, async (t) => {
+  if (chromiumNeeded.missing) return void t.fail(chromiumNeeded.missing);
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const kafka = await startKafka();
@@ -21,7 +25,7 @@ t.test('chat page: alice on node A, bob on node B', async (t) => {
   const env = { REDIS_URL: redis.url, KAFKA_BROKERS: kafka.brokers, CLUSTER_PREFIX: uniquePrefix('chat'), STOMP_DEMO: '1' };
   const [a, b] = await Promise.all([startNode(t, env), startNode(t, env)]);
   const browser: Browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
   });
   t.teardown(() => browser.close());
