@@ -16,5 +16,6 @@ mkdir -p "$KAFKA_CACHE_DIR"
 echo "fetch.sh: fetching Kafka $KAFKA_VERSION jars into $KAFKA_CACHE_DIR" >&2
 ( cd "$KAFKA_SCRIPT_DIR" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies \
     -Dkafka.version="$KAFKA_VERSION" \
-    -DoutputDirectory="$KAFKA_CACHE_DIR" -DincludeScope=runtime )
+    -DoutputDirectory="$KAFKA_CACHE_DIR" -DincludeScope=runtime 2>&1 ) | sed 's/\x1b\[[0-9;]*m//g'
+# (Maven 3.8 still writes colour resets in batch mode; the sed strips them.)
 kafka_jars_present || { echo "fetch.sh: jars still missing in $KAFKA_CACHE_DIR" >&2; exit 1; }
