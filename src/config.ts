@@ -61,6 +61,10 @@ export interface Limits {
   maxQueueDepth: number;
   /** A connection that sends no CONNECT within this time is closed. */
   connectTimeoutMs: number;
+  /** Max characters of a subscription pattern (a destination with `*` or `{`). */
+  maxPatternLength: number;
+  /** Max wildcards (`*`, `{name}`, `**`) in a subscription pattern. */
+  maxPatternWildcards: number;
 }
 
 export interface HeartbeatOptions {
@@ -179,6 +183,8 @@ export const DEFAULTS: BrokerConfig = {
     maxUnackedPerSession: 10_000,
     maxQueueDepth: 10_000,
     connectTimeoutMs: 10_000,
+    maxPatternLength: 1024,
+    maxPatternWildcards: 16,
   },
   cluster: { nodeTtlMs: 6_000, heartbeatIntervalMs: 2_000, deadNodeCheckIntervalMs: 2_000, maxHops: 3 },
   inbox: { maxLength: 1_000, maxAgeMs: 24 * 60 * 60 * 1000, destinations: ['/user/queue/**'] },

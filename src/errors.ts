@@ -1,7 +1,8 @@
 /**
  * Every error a client (or the broker) can cause has a code. This file is the
- * one table mapping each code to what the client sees in its ERROR frame:
- * the `message` header text, and whether the connection is closed after it.
+ * one table mapping each code to the `message` header text of the ERROR
+ * frame a client sees (the frame's body says what exactly was wrong). Every
+ * ERROR closes the connection (STOMP 1.2: the server closes after ERROR).
  *
  * Tests assert on codes (the ERROR frame carries the code in a `code`
  * header), never on message text.
@@ -39,6 +40,14 @@ export const ErrorCode = {
   TOO_MANY_TRANSACTIONS: 'STOMP_ERR_TOO_MANY_TRANSACTIONS',
   UNKNOWN_ACK: 'STOMP_ERR_UNKNOWN_ACK',
   INVALID_ACK_MODE: 'STOMP_ERR_INVALID_ACK_MODE',
+  PATTERN_TOO_COMPLEX: 'STOMP_ERR_PATTERN_TOO_COMPLEX',
+  TOKEN_EXPIRED: 'STOMP_ERR_TOKEN_EXPIRED',
+
+  // --- resource limits (docs/design.md "Security and resource limits") -------
+  MEMORY_BUDGET: 'STOMP_ERR_MEMORY_BUDGET',
+  SENDER_QUOTA: 'STOMP_ERR_SENDER_QUOTA',
+  TRANSACTION_TOO_LARGE: 'STOMP_ERR_TRANSACTION_TOO_LARGE',
+  INPUT_OVERFLOW: 'STOMP_ERR_INPUT_OVERFLOW',
 
   // --- connection / server -------------------------------------------------
   SLOW_CONSUMER: 'STOMP_ERR_SLOW_CONSUMER',
@@ -87,6 +96,13 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   [ErrorCode.TOO_MANY_TRANSACTIONS]: { message: 'Too many open transactions' },
   [ErrorCode.UNKNOWN_ACK]: { message: 'No such message to acknowledge' },
   [ErrorCode.INVALID_ACK_MODE]: { message: 'Invalid ack mode' },
+  [ErrorCode.PATTERN_TOO_COMPLEX]: { message: 'Destination pattern too long or with too many wildcards' },
+  [ErrorCode.TOKEN_EXPIRED]: { message: 'Authentication token expired' },
+
+  [ErrorCode.MEMORY_BUDGET]: { message: 'Server memory budget for held messages exhausted, try again later' },
+  [ErrorCode.SENDER_QUOTA]: { message: 'Too many bytes held for this sender, try again later' },
+  [ErrorCode.TRANSACTION_TOO_LARGE]: { message: 'Transaction holds too many bytes' },
+  [ErrorCode.INPUT_OVERFLOW]: { message: 'Too many frames waiting to be processed' },
 
   [ErrorCode.SLOW_CONSUMER]: { message: 'Send buffer overflow: client is not reading' },
   [ErrorCode.HEARTBEAT_TIMEOUT]: { message: 'No heart-beat received in time' },

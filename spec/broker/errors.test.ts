@@ -43,6 +43,8 @@ const cases: Case[] = [
   { name: 'SEND to an /app destination with no handler', frame: raw('SEND', { destination: '/app/missing', receipt: 'r11' }, '{}'), code: ErrorCode.NO_HANDLER, receipt: 'r11' },
   { name: 'invalid destination prefix (SEND)', frame: raw('SEND', { destination: '/exchange/x', receipt: 'r12' }), code: ErrorCode.INVALID_DESTINATION, receipt: 'r12' },
   { name: 'invalid destination prefix (SUBSCRIBE)', frame: raw('SUBSCRIBE', { id: '1', destination: '/amq/queue/x' }), code: ErrorCode.INVALID_DESTINATION },
+  { name: 'unclosed { in a topic pattern', frame: raw('SUBSCRIBE', { id: '1', destination: '/topic/{', receipt: 'r13' }), code: ErrorCode.INVALID_DESTINATION, receipt: 'r13' },
+  { name: 'unclosed { in a user pattern', frame: raw('SUBSCRIBE', { id: '1', destination: '/user/queue/{', receipt: 'r14' }), code: ErrorCode.INVALID_DESTINATION, receipt: 'r14' },
 ];
 
 t.test('client mistakes over WebSocket', async (t) => {

@@ -26,6 +26,8 @@ t.test('the defaults', async (t) => {
     maxUnackedPerSession: 10_000,
     maxQueueDepth: 10_000,
     connectTimeoutMs: 10_000,
+    maxPatternLength: 1024,
+    maxPatternWildcards: 16,
   });
 });
 
@@ -157,6 +159,27 @@ t.test('default limits are enforced at their DEFAULTS values', async (t) => {
       'over',
     ),
   );
+  await t.test(`maxPatternWildcards ${l.maxPatternWildcards}`, (t) =>
+    limitCase(
+      t,
+      b,
+      raw('SUBSCRIBE', { id: 'p', destination: '/topic/' + '*x'.repeat(l.maxPatternWildcards) }),
+      raw('SUBSCRIBE', { id: 'p', destination: '/topic/' + '*x'.repeat(l.maxPatternWildcards + 1), receipt: 'p' }),
+      ErrorCode.PATTERN_TOO_COMPLEX,
+      'p',
+    ),
+  );
+  await t.test(`maxPatternLength ${l.maxPatternLength}`, (t) => {
+    const pattern = (n: number): string => '/user/queue/*' + 'a'.repeat(n - '/queue/*'.length);
+    return limitCase(
+      t,
+      b,
+      raw('SUBSCRIBE', { id: 'p', destination: pattern(l.maxPatternLength) }),
+      raw('SUBSCRIBE', { id: 'p', destination: pattern(l.maxPatternLength + 1), receipt: 'p' }),
+      ErrorCode.PATTERN_TOO_COMPLEX,
+      'p',
+    );
+  });
   await t.test(`maxTransactionsPerSession ${l.maxTransactionsPerSession}`, (t) => {
     let at = '';
     for (let i = 0; i < l.maxTransactionsPerSession; i++) at += raw('BEGIN', { transaction: `t${i}` });

@@ -5,6 +5,7 @@
  * Set did (insertion order, no duplicates, back to one and to none).
  */
 import t from 'tap';
+import { compilePattern, isPattern } from '../../src/broker/pattern.js';
 import { LocalUsers, type UserRoute } from '../../src/broker/users.js';
 import type { Session } from '../../src/session/session.js';
 import type { Subscription } from '../../src/session/subscription.js';
@@ -12,7 +13,7 @@ import type { Subscription } from '../../src/session/subscription.js';
 /** LocalUsers only compares sessions by identity and reads/writes `sub.route`. */
 const session = (name: string): Session => ({ name }) as unknown as Session;
 const subscription = (name: string): Subscription => ({ name, route: null }) as unknown as Subscription;
-const route = (user: string, path: string): UserRoute => ({ kind: 'user', user, path, pattern: null, userPrefix: '/user' });
+const route = (user: string, path: string): UserRoute => ({ kind: 'user', user, path, pattern: isPattern(path) ? compilePattern(path) : null, userPrefix: '/user' });
 
 t.test('sessions of a user: one, several in order, back to one, then none', async (t) => {
   const users = new LocalUsers();

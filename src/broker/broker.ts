@@ -24,7 +24,7 @@ import { IdSequence, generateNodeId } from './ids.js';
 import { type ClusterFeatures, NODE_FEATURES } from './features.js';
 import { Membership } from './membership.js';
 import { QueueManager } from './queues.js';
-import { isPattern } from './pattern.js';
+import { compilePattern, isPattern, type PatternLimits } from './pattern.js';
 import { TopicIndex } from './topics.js';
 import { LocalUsers } from './users.js';
 
@@ -89,6 +89,7 @@ export class Broker implements SessionHost {
   private readonly sendsInFlight = new WeakMap<Session, Set<Promise<void>>>();
   /** What every node can do, as membership last read it (nothing until then: no batches, no cache). */
   private features: ClusterFeatures = { nodes: new Map(), common: new Set() };
+  private readonly patternLimits: PatternLimits;
   private readonly sessionIds: IdSequence;
   private readonly envelopeIds: IdSequence;
   private readonly authenticateHook: AuthenticateHook;
@@ -109,6 +110,7 @@ export class Broker implements SessionHost {
     this.clustered = deps.clustered ?? false;
     this.queues = new QueueManager(config.limits.maxQueueDepth);
     this.resolver = new DestinationResolver(config);
+    this.patternLimits = { maxLength: config.limits.maxPatternLength, maxWildcards: config.limits.maxPatternWildcards };
     this.sessionIds = new IdSequence();
     this.envelopeIds = new IdSequence();
     this.authenticateHook = deps.authenticate ?? defaultAuthenticate(config.users);
@@ -349,20 +351,23 @@ export class Broker implements SessionHost {
       if (d.user !== null && d.user !== s.user)
         throw new StompError(ErrorCode.FORBIDDEN, `a session may only subscribe to its own user destinations: ${d.destination}`);
     }
+    // Point-to-point queues are addressed exactly: a pattern would compete for nothing.
+    if (d.kind === 'queue' && isPattern(sub.destination))
+      throw new StompError(ErrorCode.INVALID_DESTINATION, `queue subscriptions cannot use patterns: ${sub.destination}`);
+    // Patterns are client input: bounded, and compiled once (before any hook runs).
+    const path = d.kind === 'user' ? d.path : sub.destination;
+    const pattern = isPattern(path) ? compilePattern(path, this.patternLimits) : null;
     if (this.authorizeSubscribe) await this.authorize(this.authorizeSubscribe, s, sub.destination, sub.headers);
     if (!s.isConnected || s.subscriptions.get(sub.id) !== sub) return; // unsubscribed or closed meanwhile
     if (d.kind === 'topic') {
       sub.route = { kind: 'topic' } satisfies TopicRoute;
-      this.topics.add(sub);
+      this.topics.add(sub, pattern);
     } else if (d.kind === 'queue') {
-      // Point-to-point queues are addressed exactly: a pattern would compete for nothing.
-      if (isPattern(sub.destination))
-        throw new StompError(ErrorCode.INVALID_DESTINATION, `queue subscriptions cannot use patterns: ${sub.destination}`);
       sub.route = { kind: 'queue' } satisfies TopicRoute;
       this.queues.addConsumer(sub);
     } else {
-      this.users.addSubscription(sub, { kind: 'user', user: s.user!, path: d.path, pattern: null, userPrefix: this.config.userPrefix });
-      if (this.dispatcher.keepable(d.path) || (sub.route as { pattern: unknown }).pattern) await this.dispatcher.replay(sub);
+      this.users.addSubscription(sub, { kind: 'user', user: s.user!, path: d.path, pattern, userPrefix: this.config.userPrefix });
+      if (this.dispatcher.keepable(d.path) || pattern !== null) await this.dispatcher.replay(sub);
     }
   }
 

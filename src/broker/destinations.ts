@@ -22,8 +22,28 @@ function under(d: string, prefix: string): boolean {
   return d.length > prefix.length && d.startsWith(prefix) && d[prefix.length] === '/';
 }
 
-// Spring's internal per-session form /queue/x-user<sessionId>. Session ids contain a digit.
-const SPRING_SESSION_SUFFIX = /-user(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]+$/;
+function isIdChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 /* - */ || c === 95 /* _ */;
+}
+
+/**
+ * Spring's internal per-session form /queue/x-user<sessionId>: the
+ * destination ends in `-user` and then id characters ([A-Za-z0-9_-]), at
+ * least one of them a digit (session ids contain one). One pass from the
+ * end: the trailing run of id characters holds every candidate `-user`, and
+ * the leftmost one has the most characters after it, so it decides.
+ */
+export function isSpringSessionForm(d: string): boolean {
+  let runStart = d.length;
+  while (runStart > 0 && isIdChar(d.charCodeAt(runStart - 1))) runStart--;
+  const at = d.indexOf('-user', runStart);
+  if (at < 0 || at + 5 >= d.length) return false;
+  for (let i = at + 5; i < d.length; i++) {
+    const c = d.charCodeAt(i);
+    if (c >= 48 && c <= 57) return true;
+  }
+  return false;
+}
 
 export class DestinationResolver {
   private readonly cfg: Pick<BrokerConfig, 'appPrefixes' | 'topicPrefixes' | 'queuePrefixes' | 'userPrefix'>;
@@ -41,7 +61,7 @@ export class DestinationResolver {
     const d = destination;
     if (d.length === 0 || d[0] !== '/') return { kind: 'invalid', destination: d, reason: 'destination must start with /' };
     if (d.includes('//') || d.includes('\0')) return { kind: 'invalid', destination: d, reason: 'malformed destination' };
-    if (SPRING_SESSION_SUFFIX.test(d))
+    if (isSpringSessionForm(d))
       return {
         kind: 'invalid',
         destination: d,
@@ -67,8 +87,4 @@ export class DestinationResolver {
 /** Spring encodes "/" in user names as "%2F" inside /user/{name}/... */
 export function decodeUserName(s: string): string {
   return s.includes('%2F') || s.includes('%2f') ? s.replace(/%2F/gi, '/') : s;
-}
-
-export function encodeUserName(s: string): string {
-  return s.replace(/\//g, '%2F');
 }

@@ -1,20 +1,15 @@
 /** Local /topic subscriptions: exact destinations in a map, Ant patterns in a list. */
 import type { Subscription } from '../session/subscription.js';
-import { compilePattern, isPattern, type CompiledPattern } from './pattern.js';
+import type { CompiledPattern } from './pattern.js';
 
 export class TopicIndex {
   private readonly exact = new Map<string, Set<Subscription>>();
   private readonly patterns = new Map<Subscription, CompiledPattern>();
 
-  get size(): number {
-    let n = this.patterns.size;
-    for (const s of this.exact.values()) n += s.size;
-    return n;
-  }
-
-  add(sub: Subscription): void {
-    if (isPattern(sub.destination)) {
-      this.patterns.set(sub, compilePattern(sub.destination));
+  /** Index `sub`: by its destination, or by `pattern` when it subscribed with one. */
+  add(sub: Subscription, pattern: CompiledPattern | null): void {
+    if (pattern !== null) {
+      this.patterns.set(sub, pattern);
       return;
     }
     let set = this.exact.get(sub.destination);

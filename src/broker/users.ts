@@ -5,7 +5,7 @@
  */
 import type { Session } from '../session/session.js';
 import type { Subscription } from '../session/subscription.js';
-import { compilePattern, isPattern, type CompiledPattern } from './pattern.js';
+import type { CompiledPattern } from './pattern.js';
 
 /** Routing info the broker stores on a user-destination Subscription. */
 export interface UserRoute {
@@ -62,10 +62,6 @@ export class LocalUsers {
     return this.users.size;
   }
 
-  names(): string[] {
-    return [...this.users.keys()];
-  }
-
   has(user: string): boolean {
     return this.users.has(user);
   }
@@ -97,8 +93,7 @@ export class LocalUsers {
   addSubscription(sub: Subscription, route: UserRoute): void {
     sub.route = route;
     const e = this.entry(route.user);
-    if (isPattern(route.path)) {
-      route.pattern = compilePattern(route.path);
+    if (route.pattern !== null) {
       (e.patterns ??= new Set()).add(sub);
       return;
     }
