@@ -134,7 +134,11 @@ export interface BrokerConfig {
   allowedOrigins: string[];
   /** STOMP_USERS: name -> passcode. Empty = login is the user name (no check). */
   users: Record<string, string>;
-  /** Allow a client SEND to /user/{name}/... (Spring allows it). */
+  /**
+   * Allow a logged-in client to SEND to another user's destinations,
+   * /user/{name}/... (Spring allows it; authorizeSend still decides per case).
+   * Sessions without a user never may.
+   */
   allowClientSendToUser: boolean;
   serverName: string;
   heartbeat: HeartbeatOptions;
@@ -222,6 +226,12 @@ function int(name: string, v: string): number {
   return n;
 }
 
+function bool(name: string, v: string): boolean {
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new Error(`config: ${name} must be true or false, got "${v}"`);
+}
+
 function list(v: string): string[] {
   return v
     .split(',')
@@ -231,7 +241,8 @@ function list(v: string): string[] {
 
 /** Parse `name:pass,name2:pass2`. */
 export function parseUsers(v: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  // Null prototype: a user named "__proto__" or "constructor" is an entry like any other.
+  const out = Object.create(null) as Record<string, string>;
   for (const item of list(v)) {
     const i = item.indexOf(':');
     if (i <= 0) throw new Error(`config: STOMP_USERS entries must be name:passcode, got "${item}"`);
@@ -261,6 +272,7 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Broke
   if (env.STOMP_USER_PREFIX) c.userPrefix = env.STOMP_USER_PREFIX;
   if (env.STOMP_ALLOWED_ORIGINS) c.allowedOrigins = list(env.STOMP_ALLOWED_ORIGINS);
   if (env.STOMP_USERS) c.users = parseUsers(env.STOMP_USERS);
+  if (env.STOMP_ALLOW_CLIENT_SEND_TO_USER) c.allowClientSendToUser = bool('STOMP_ALLOW_CLIENT_SEND_TO_USER', env.STOMP_ALLOW_CLIENT_SEND_TO_USER);
   if (env.STOMP_SOCKJS) c.sockjs = env.STOMP_SOCKJS !== 'false' && env.STOMP_SOCKJS !== '0';
   if (env.STOMP_API_TOKEN) c.apiToken = env.STOMP_API_TOKEN;
   if (env.LOG_LEVEL) c.logLevel = env.LOG_LEVEL;

@@ -15,12 +15,14 @@ function safeEqual(a: string, b: string): boolean {
 }
 
 export function defaultAuthenticate(users: Record<string, string>): AuthenticateHook {
-  const checked = Object.keys(users).length > 0;
+  // A Map of the configured entries only: a login such as "constructor" is not an Object.prototype member here.
+  const table = new Map(Object.entries(users));
+  const checked = table.size > 0;
   return (ctx: AuthContext): Principal | null => {
     const login = ctx.headers['login'];
     if (!checked) return login ? { name: login } : null;
     if (!login) throw new StompError(ErrorCode.AUTH_FAILED, 'login and passcode are required');
-    const expected = users[login];
+    const expected = table.get(login);
     const passcode = ctx.headers['passcode'] ?? '';
     if (expected === undefined || !safeEqual(expected, passcode))
       throw new StompError(ErrorCode.AUTH_FAILED, `bad login or passcode for "${login}"`);

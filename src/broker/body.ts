@@ -1,3 +1,5 @@
+import { setHeader } from '../stomp/frame.js';
+
 /** Server-side bodies: Buffers as they are, strings as UTF-8 text, anything else as JSON (like Spring's converters). */
 export interface EncodedBody {
   body: Buffer;
@@ -12,6 +14,15 @@ export function encodeBody(value: unknown): EncodedBody {
   return { body: Buffer.from(JSON.stringify(value), 'utf8'), contentType: 'application/json' };
 }
 
+/**
+ * MESSAGE header naming who sent a message that came from a client SEND: the
+ * sender's user name, or empty for a session without a user. The broker sets
+ * it and strips any copy a client sent, so a receiver can tell a peer's
+ * message (header present) from a server-side push (absent, unless server
+ * code set it).
+ */
+export const SENDER_HEADER = 'x-sender';
+
 /** Headers of a client SEND that are protocol headers, not message headers. */
 export const RESERVED_SEND_HEADERS = new Set([
   'destination',
@@ -25,10 +36,14 @@ export const RESERVED_SEND_HEADERS = new Set([
   // Set by the broker only: a client must not be able to fake them.
   'redelivered',
   'x-replay',
+  SENDER_HEADER,
+  'user-name',
 ]);
 
-export function messageHeaders(headers: Record<string, string>): Record<string, string> {
+/** The message headers of a client SEND from `sender` (null: a session without a user). */
+export function messageHeaders(headers: Record<string, string>, sender: string | null): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const k in headers) if (!RESERVED_SEND_HEADERS.has(k)) out[k] = headers[k]!;
+  for (const k in headers) if (!RESERVED_SEND_HEADERS.has(k)) setHeader(out, k, headers[k]!);
+  out[SENDER_HEADER] = sender ?? '';
   return out;
 }

@@ -405,7 +405,7 @@ export class Broker implements SessionHost {
 
   private sendAllowed(s: Session, frame: Frame, d: Exclude<ReturnType<DestinationResolver['classify']>, { kind: 'invalid' }>): Promise<void> | void {
     const destination = frame.headers['destination']!;
-    const headers = messageHeaders(frame.headers);
+    const headers = messageHeaders(frame.headers, s.user);
     switch (d.kind) {
       case 'app':
         return this.invokeHandler(s, d.destination, d.path, frame);
@@ -415,9 +415,11 @@ export class Broker implements SessionHost {
         this.queues.enqueue({ id: this.envelopeIds.next(), destination, headers, body: frame.body, redelivered: false });
         return;
       case 'user': {
-        if (!this.config.allowClientSendToUser) throw new StompError(ErrorCode.FORBIDDEN, `clients may not send to user destinations: ${destination}`);
+        // Only an authenticated session may address a user; the receiver sees who sent it (x-sender).
+        if (!s.user) throw new StompError(ErrorCode.FORBIDDEN, `user destinations need an authenticated user: ${destination}`);
         const target = d.user ?? s.user;
-        if (!target) throw new StompError(ErrorCode.FORBIDDEN, `no user to send to: ${destination}`);
+        if (target !== s.user && !this.config.allowClientSendToUser)
+          throw new StompError(ErrorCode.FORBIDDEN, `clients may not send to other users' destinations: ${destination}`);
         return this.pipelined(s, frame, this.dispatcher.route(this.envelope('user', target, d.path, headers, frame.body)));
       }
     }
@@ -542,7 +544,7 @@ export class Broker implements SessionHost {
       return;
     }
     if (d.kind === 'user' && d.user) return this.sendToUser(d.user, d.path, body, headers);
-    throw new Error(`publish: not a topic or queue destination: ${destination}`);
+    throw new StompError(ErrorCode.INVALID_DESTINATION, `publish: not a topic or queue destination: ${destination}`);
   }
 
   /** Register an /app handler (Spring's @MessageMapping) for `path` (without the app prefix). */

@@ -11,6 +11,21 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Broker } from '../broker/broker.js';
+import { ErrorCode, StompError } from '../errors.js';
+
+/** HTTP status for a coded broker error. */
+function httpStatus(code: ErrorCode): number {
+  switch (code) {
+    case ErrorCode.FORBIDDEN:
+      return 403;
+    case ErrorCode.SENDER_QUOTA:
+      return 429;
+    case ErrorCode.MEMORY_BUDGET:
+      return 503;
+    default:
+      return 400;
+  }
+}
 
 const headersSchema = { type: 'object', additionalProperties: { type: 'string' } } as const;
 
@@ -57,6 +72,11 @@ export function registerApi(app: FastifyInstance, broker: Broker, token: string 
   void app.register(
     async (api) => {
       api.addHook('onRequest', tokenCheck(token));
+      api.setErrorHandler(async (err, _req, reply) => {
+        // A coded broker error is the caller's mistake or a refusal, never a 500.
+        if (err instanceof StompError) return reply.code(httpStatus(err.code)).send({ error: err.code, message: err.detail });
+        throw err;
+      });
 
       api.post<{ Params: { name: string }; Body: UserMessageBody }>('/users/:name/messages', { schema: userMessageSchema }, async (req, reply) => {
         const { destination, body, headers } = req.body;

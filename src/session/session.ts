@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { AuthContext, BrokerConfig, Principal } from '../config.js';
 import { ErrorCode, StompError, isStompError } from '../errors.js';
-import type { Frame, Headers, OutFrame, StompVersion } from '../stomp/frame.js';
+import { setHeader, type Frame, type Headers, type OutFrame, type StompVersion } from '../stomp/frame.js';
 import { FrameParser, parserLimits, type FrameSink, type ParserSettings } from '../stomp/parser.js';
 import { encodeFrame } from '../stomp/encoder.js';
 import type { Connection } from './connection.js';
@@ -336,7 +336,8 @@ export class Session implements FrameSink {
       unacked.set(ackId, { sub, delivery: d });
       (this.unackedKeys ??= new Set()).add(`${sub.id}\u0000${d.messageId}`);
     }
-    for (const k in d.headers) if (!(k in headers)) headers[k] = d.headers[k]!;
+    // Own-property test: a header named like an Object.prototype member (constructor, toString) is a header too.
+    for (const k in d.headers) if (!Object.hasOwn(headers, k)) setHeader(headers, k, d.headers[k]!);
     this.writeRaw(this.encode({ command: 'MESSAGE', headers, body: d.body }));
     if (sub.ack === 'auto') d.onAck?.();
     return true;

@@ -36,6 +36,16 @@ export type Command = ClientCommand | ServerCommand;
  */
 export type Headers = Record<string, string>;
 
+/**
+ * Set a header on a plain-object `Headers`. A header named `__proto__` would
+ * set the object's prototype through `h[name] = value`; it is defined as an
+ * own property instead, like any other name.
+ */
+export function setHeader(h: Headers, name: string, value: string): void {
+  if (name === '__proto__') Object.defineProperty(h, name, { value, enumerable: true, writable: true, configurable: true });
+  else h[name] = value;
+}
+
 export interface Frame {
   command: Command;
   headers: Headers;
