@@ -1,6 +1,6 @@
 /**
  * One typed defaults object, overridable by options (createBroker), the
- * environment (DESIGN.md "Configuration contract") and CLI flags (main.ts).
+ * environment (docs/design.md "Configuration") and CLI flags (main.ts).
  * Bad combinations fail at start with a clear message.
  */
 import type { IncomingMessage } from 'node:http';
@@ -251,7 +251,7 @@ export function parseUsers(v: string): Record<string, string> {
   return out;
 }
 
-/** Read the DESIGN.md environment variables into a partial config. */
+/** Read the environment variables of docs/design.md "Configuration" into a partial config. */
 export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<BrokerConfig> {
   const c: DeepPartial<BrokerConfig> = {};
   const limits: Partial<Limits> = {};

@@ -1,5 +1,5 @@
 /**
- * `npm start`: one node from the environment (DESIGN.md configuration names)
+ * `npm start`: one node from the environment (docs/design.md "Configuration")
  * and CLI flags. SIGTERM/SIGINT drain it gracefully: clients are told to
  * reconnect, pending messages are handed on, then the process exits.
  */

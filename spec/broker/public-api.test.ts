@@ -1,6 +1,6 @@
 /**
  * The public API. Configuration: one typed defaults object, overridden by the
- * environment (DESIGN.md names) and options; bad values fail at start with a
+ * environment (docs/design.md "Configuration") and options; bad values fail at start with a
  * clear error. Lifecycle: createBroker → listen → close; close() is
  * idempotent, clients are told (ERROR STOMP_ERR_SERVER_SHUTDOWN) before their
  * connection closes, sessions close before the backends do. Server-side
@@ -14,7 +14,7 @@ import { RawClient } from '../helpers/client.js';
 import { startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
 
-t.test('defaults (DESIGN.md configuration contract)', async (t) => {
+t.test('defaults (docs/design.md "Configuration")', async (t) => {
   const c = resolveConfig();
   t.same(c, DEFAULTS, 'nothing given: the defaults');
   t.not(c, DEFAULTS, 'a copy');
@@ -78,7 +78,7 @@ t.test('validation: bad combinations fail at start', async (t) => {
   t.doesNotThrow(() => resolveConfig({ port: 0, tcpPort: 0, nodeId: 'node-1.a_b' }), 'port 0 and a valid node id');
 });
 
-t.test('fromEnv maps the DESIGN.md environment variables', async (t) => {
+t.test('fromEnv maps the environment variables of docs/design.md "Configuration"', async (t) => {
   t.same(fromEnv({}), {}, 'nothing set: nothing overridden');
   const env = {
     PORT: '9090',

@@ -1,5 +1,6 @@
 /**
- * Conformance suite every Bus implementation passes (STYLE.md habit 7).
+ * Conformance suite every Bus implementation passes
+ * (docs/design.md "Conformance suites and real services").
  *
  *   busSuite(t, 'memory', async () => {
  *     const hub = new MemoryBusHub();

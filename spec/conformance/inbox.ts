@@ -1,5 +1,6 @@
 /**
- * Conformance suite every Inbox implementation passes (STYLE.md habit 7).
+ * Conformance suite every Inbox implementation passes
+ * (docs/design.md "Conformance suites and real services").
  *
  *   inboxSuite(t, 'memory', async () => ({
  *     create: (limits) => new MemoryInbox(limits),

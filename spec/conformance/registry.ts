@@ -1,5 +1,6 @@
 /**
- * Conformance suite every Registry implementation passes (STYLE.md habit 7).
+ * Conformance suite every Registry implementation passes
+ * (docs/design.md "Conformance suites and real services").
  *
  *   registrySuite(t, 'memory', async () => {
  *     const store = new MemoryRegistryStore();

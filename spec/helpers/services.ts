@@ -1,5 +1,6 @@
 /**
- * Real Redis and Kafka for integration tests (DESIGN.md "Real services in tests").
+ * Real Redis and Kafka for integration tests (docs/design.md "Conformance
+ * suites and real services").
  *
  *  - startRedis(): a private redis-server (Debian package) on a free loopback
  *    port, no persistence. Never the shared Redis on 6379.

@@ -1,5 +1,6 @@
 /**
- * Destination classification, mirroring Spring's conventions (DESIGN.md):
+ * Destination classification, mirroring Spring's conventions
+ * (docs/design.md "Destinations and Spring conventions"):
  *   /app/...    -> application handlers (setApplicationDestinationPrefixes)
  *   /topic/...  -> pub/sub (enableSimpleBroker)
  *   /queue/...  -> point-to-point queues

@@ -1,5 +1,5 @@
 /**
- * The routing contract of DESIGN.md for user destinations:
+ * The routing contract (docs/design.md "Routing contract") for user destinations:
  *
  *  - sendToUser(U, d) on any node: look U up; deliver to local sessions
  *    directly; one envelope per other node holding a session of U, on that

@@ -1,9 +1,9 @@
 /**
  * Cluster membership: this node's liveness heartbeat, and the survivors'
- * duty towards dead nodes (DESIGN.md): a node that stops heart-beating into
- * the registry is dead; one survivor takes a lock, removes its sessions,
- * drains its topic from the committed offset, re-routes what it finds and
- * deletes the topic.
+ * duty towards dead nodes (docs/design.md "Dead-node takeover"): a node that
+ * stops heart-beating into the registry is dead; one survivor takes a lock,
+ * removes its sessions, drains its topic from the committed offset, re-routes
+ * what it finds and deletes the topic.
  */
 import type { Logger } from 'pino';
 import type { ClusterOptions } from '../config.js';

@@ -1,5 +1,5 @@
 /**
- * The cluster layer's three interfaces (DESIGN.md "Shape"):
+ * The cluster layer's three interfaces (docs/design.md "Layers"):
  *
  *  - Registry: which node holds which user's sessions; node liveness; locks.
  *  - Bus: deliver an envelope to one node (its own topic) or to all nodes.

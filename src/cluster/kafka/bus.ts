@@ -1,7 +1,7 @@
 /**
  * Bus over Apache Kafka (node-rdkafka / librdkafka).
  *
- * Topics (p = prefix, DESIGN.md `CLUSTER_PREFIX`):
+ * Topics (p = prefix, `CLUSTER_PREFIX`; docs/design.md "Kafka topics, keys and offsets"):
  *   p.node.<nodeId>   one per node; created by start(), deleted on a graceful
  *                     leave or by the survivor that drains it (drainNode).
  *   p.broadcast       shared by every node; created by whoever starts first.
@@ -59,9 +59,9 @@ import { batchOverhead, decodeEnvelopes, encodeEnvelope, encodeEnvelopeBatch, en
 import { ClusterError, ClusterErrorCode, type ClusterLogger, isClusterError, silentLogger } from '../errors.js';
 
 export interface KafkaBusOptions {
-  /** `host:port[,host:port]` (DESIGN.md `KAFKA_BROKERS`). */
+  /** `host:port[,host:port]` (`KAFKA_BROKERS`, docs/design.md "Configuration"). */
   brokers: string;
-  /** Topic and group name prefix (DESIGN.md `CLUSTER_PREFIX`). Default `stomp-cluster`. */
+  /** Topic and group name prefix (`CLUSTER_PREFIX`, docs/design.md "Configuration"). Default `stomp-cluster`. */
   prefix?: string;
   logger?: ClusterLogger;
   /** Partitions of each node topic. Default 1 (one user's order is kept at any count). */

@@ -31,7 +31,7 @@ export type RedisLike = Redis | Cluster;
 export interface RedisBackendOptions {
   /** An ioredis client (not closed by close()) or a URL (a client is created and owned). */
   redis: RedisLike | string;
-  /** Key prefix (DESIGN.md `CLUSTER_PREFIX`). Default `stomp-cluster`. */
+  /** Key prefix (`CLUSTER_PREFIX`, docs/design.md "Configuration"). Default `stomp-cluster`. */
   prefix?: string;
   logger?: ClusterLogger;
 }
