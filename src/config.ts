@@ -10,6 +10,8 @@ import type { Bus, Inbox, Registry } from './cluster/types.js';
 /** Result of authentication: who the session is (null = anonymous). */
 export interface Principal {
   name: string;
+  /** Epoch ms at which the credentials expire (a JWT's `exp`): the session is closed then (STOMP_ERR_TOKEN_EXPIRED). */
+  expiresAt?: number;
   /** Anything the app wants to carry (claims, roles). */
   attributes?: Record<string, unknown>;
 }
@@ -67,13 +69,40 @@ export interface Limits {
   maxPatternWildcards: number;
 }
 
+/**
+ * Heart-beating (STOMP 1.2 "Heart-beating"). CONNECTED offers `outgoingMs,incomingMs`
+ * (small by default: what the server can do), so the client's own wish decides each
+ * direction; every negotiated interval is then held within [minMs, maxMs].
+ */
 export interface HeartbeatOptions {
-  /** What the server can send, ms (CONNECTED heart-beat first value). 0 = never. */
+  /** How often the server can send, ms (CONNECTED heart-beat first value). 0 = never. */
   outgoingMs: number;
-  /** What the server wants to receive, ms (CONNECTED heart-beat second value). 0 = never. */
+  /** How often the server can take heart-beats, ms (CONNECTED heart-beat second value). 0 = never. */
   incomingMs: number;
   /** A silent client is closed after the negotiated read interval times this factor. */
   graceFactor: number;
+  /** Floor of a negotiated interval, ms (a client asking for beats every 1 ms gets this). */
+  minMs: number;
+  /** Ceiling of a negotiated interval, ms (a client offering 35 days gets this). */
+  maxMs: number;
+}
+
+/** Where /metrics is served, and who may read it. */
+export interface MetricsOptions {
+  /** Bearer token /metrics requires (METRICS_TOKEN); null = open. */
+  token: string | null;
+  /** Serve /metrics on its own listener on this port instead of the main one (METRICS_PORT); null = the main port. */
+  port: number | null;
+  /** Address of that listener (METRICS_HOST; default: HOST). */
+  host: string | null;
+}
+
+/** The HTTP listener's own bounds (Fastify / node:http). */
+export interface HttpOptions {
+  /** A request (headers and body) must arrive whole within this time, or its connection is closed. */
+  requestTimeoutMs: number;
+  /** Open connections per node, over the HTTP/WebSocket and TCP listeners together; more are dropped at once. */
+  maxConnections: number;
 }
 
 export interface ClusterOptions {
@@ -108,6 +137,8 @@ export interface JwtConfig {
   audience: string | null;
   /** Claim holding the user name (default sub). */
   userClaim: string;
+  /** Refuse tokens without `exp` (STOMP_JWT_REQUIRE_EXP, default true). */
+  requireExp: boolean;
 }
 
 export interface BrokerConfig {
@@ -130,8 +161,12 @@ export interface BrokerConfig {
   queuePrefixes: string[];
   /** Spring's setUserDestinationPrefix. */
   userPrefix: string;
-  /** Allowed Origin values for browser upgrades; ['*'] = any. */
-  allowedOrigins: string[];
+  /**
+   * Browser origins allowed to connect (src/transport/origin.ts): `*`, `same-origin`,
+   * origins, `https://*.example.com`. null: same-origin when cookie tokens are
+   * accepted (default JWT authentication), else any.
+   */
+  allowedOrigins: string[] | null;
   /** STOMP_USERS: name -> passcode. Empty = login is the user name (no check). */
   users: Record<string, string>;
   /**
@@ -142,6 +177,8 @@ export interface BrokerConfig {
   allowClientSendToUser: boolean;
   serverName: string;
   heartbeat: HeartbeatOptions;
+  http: HttpOptions;
+  metrics: MetricsOptions;
   limits: Limits;
   cluster: ClusterOptions;
   inbox: InboxOptions;
@@ -155,6 +192,9 @@ export interface BrokerConfig {
 }
 
 export const VERSION = '0.1.0';
+
+/** The longest delay a Node.js timer takes (2^31-1 ms, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export const DEFAULTS: BrokerConfig = {
   port: 8080,
@@ -170,11 +210,13 @@ export const DEFAULTS: BrokerConfig = {
   topicPrefixes: ['/topic'],
   queuePrefixes: ['/queue'],
   userPrefix: '/user',
-  allowedOrigins: ['*'],
+  allowedOrigins: null,
   users: {},
   allowClientSendToUser: true,
   serverName: `stomp-cluster/${VERSION}`,
-  heartbeat: { outgoingMs: 10_000, incomingMs: 10_000, graceFactor: 1.5 },
+  heartbeat: { outgoingMs: 1_000, incomingMs: 1_000, graceFactor: 1.5, minMs: 1_000, maxMs: 60 * 60 * 1000 },
+  http: { requestTimeoutMs: 30_000, maxConnections: 10_000 },
+  metrics: { token: null, port: null, host: null },
   limits: {
     maxFrameBytes: 1024 * 1024,
     maxHeaders: 64,
@@ -195,7 +237,7 @@ export const DEFAULTS: BrokerConfig = {
   logLevel: 'info',
   sockjs: true,
   apiToken: null,
-  jwt: { secret: null, jwksUrl: null, issuer: null, audience: null, userClaim: 'sub' },
+  jwt: { secret: null, jwksUrl: null, issuer: null, audience: null, userClaim: 'sub', requireExp: true },
 };
 
 /** Options of createBroker(): any config field plus hooks and injected backends. */
@@ -287,6 +329,17 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Broke
     heartbeat.outgoingMs = int('STOMP_HEARTBEAT', out ?? '');
     heartbeat.incomingMs = int('STOMP_HEARTBEAT', inc ?? '');
   }
+  if (env.STOMP_HEARTBEAT_MIN_MS) heartbeat.minMs = int('STOMP_HEARTBEAT_MIN_MS', env.STOMP_HEARTBEAT_MIN_MS);
+  if (env.STOMP_HEARTBEAT_MAX_MS) heartbeat.maxMs = int('STOMP_HEARTBEAT_MAX_MS', env.STOMP_HEARTBEAT_MAX_MS);
+  const http: Partial<HttpOptions> = {};
+  if (env.STOMP_HTTP_REQUEST_TIMEOUT_MS) http.requestTimeoutMs = int('STOMP_HTTP_REQUEST_TIMEOUT_MS', env.STOMP_HTTP_REQUEST_TIMEOUT_MS);
+  if (env.STOMP_MAX_CONNECTIONS) http.maxConnections = int('STOMP_MAX_CONNECTIONS', env.STOMP_MAX_CONNECTIONS);
+  if (Object.keys(http).length) c.http = http;
+  const metrics: Partial<MetricsOptions> = {};
+  if (env.METRICS_TOKEN) metrics.token = env.METRICS_TOKEN;
+  if (env.METRICS_PORT) metrics.port = int('METRICS_PORT', env.METRICS_PORT);
+  if (env.METRICS_HOST) metrics.host = env.METRICS_HOST;
+  if (Object.keys(metrics).length) c.metrics = metrics;
   if (env.NODE_TTL_MS) cluster.nodeTtlMs = int('NODE_TTL_MS', env.NODE_TTL_MS);
   if (env.NODE_HEARTBEAT_MS) cluster.heartbeatIntervalMs = int('NODE_HEARTBEAT_MS', env.NODE_HEARTBEAT_MS);
   if (env.DEAD_NODE_CHECK_MS) cluster.deadNodeCheckIntervalMs = int('DEAD_NODE_CHECK_MS', env.DEAD_NODE_CHECK_MS);
@@ -306,6 +359,7 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Broke
   if (env.STOMP_JWT_ISSUER) jwt.issuer = env.STOMP_JWT_ISSUER;
   if (env.STOMP_JWT_AUDIENCE) jwt.audience = env.STOMP_JWT_AUDIENCE;
   if (env.STOMP_JWT_USER_CLAIM) jwt.userClaim = env.STOMP_JWT_USER_CLAIM;
+  if (env.STOMP_JWT_REQUIRE_EXP) jwt.requireExp = bool('STOMP_JWT_REQUIRE_EXP', env.STOMP_JWT_REQUIRE_EXP);
   if (Object.keys(jwt).length) c.jwt = jwt;
   return c;
 }
@@ -340,6 +394,8 @@ export function validateConfig(c: BrokerConfig): void {
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) errs.push(`port ${c.port} out of range`);
   if (c.tcpPort !== null && (!Number.isInteger(c.tcpPort) || c.tcpPort < 0 || c.tcpPort > 65535))
     errs.push(`tcpPort ${c.tcpPort} out of range`);
+  if (c.metrics.port !== null && (!Number.isInteger(c.metrics.port) || c.metrics.port < 0 || c.metrics.port > 65535))
+    errs.push(`metrics.port ${c.metrics.port} out of range`);
   if (c.endpoints.length === 0) errs.push('at least one endpoint is required');
   for (const e of c.endpoints) if (!prefixOk(e)) errs.push(`endpoint "${e}" must start with / and not end with /`);
   const all = [...c.appPrefixes, ...c.topicPrefixes, ...c.queuePrefixes, c.userPrefix];
@@ -351,8 +407,15 @@ export function validateConfig(c: BrokerConfig): void {
   for (const [k, v] of Object.entries(l)) if (!Number.isInteger(v) || v <= 0) errs.push(`limits.${k} must be a positive integer`);
   if (l.maxWebSocketMessageBytes < l.maxFrameBytes)
     errs.push('limits.maxWebSocketMessageBytes must be at least limits.maxFrameBytes');
-  if (c.heartbeat.outgoingMs < 0 || c.heartbeat.incomingMs < 0) errs.push('heart-beat values must be >= 0');
-  if (c.heartbeat.graceFactor < 1) errs.push('heartbeat.graceFactor must be >= 1');
+  const hb = c.heartbeat;
+  if (hb.outgoingMs < 0 || hb.incomingMs < 0) errs.push('heart-beat values must be >= 0');
+  if (hb.graceFactor < 1) errs.push('heartbeat.graceFactor must be >= 1');
+  if (!(hb.minMs >= 1 && hb.minMs <= hb.maxMs)) errs.push('heartbeat.minMs (STOMP_HEARTBEAT_MIN_MS) must be at least 1 and at most heartbeat.maxMs');
+  // Node's timers hold at most 2^31-1 ms; a longer interval silently becomes 1 ms.
+  if (!(hb.maxMs * hb.graceFactor <= MAX_TIMER_MS)) errs.push(`heartbeat.maxMs (STOMP_HEARTBEAT_MAX_MS) times graceFactor must be at most ${MAX_TIMER_MS} ms`);
+  if (!(c.http.requestTimeoutMs >= 1 && c.http.requestTimeoutMs <= MAX_TIMER_MS)) errs.push('http.requestTimeoutMs (STOMP_HTTP_REQUEST_TIMEOUT_MS) must be between 1 ms and about 24 days');
+  if (!(c.http.maxConnections >= 1)) errs.push('http.maxConnections (STOMP_MAX_CONNECTIONS) must be at least 1');
+  if (l.connectTimeoutMs > MAX_TIMER_MS) errs.push(`limits.connectTimeoutMs must be at most ${MAX_TIMER_MS} ms`);
   if (c.cluster.heartbeatIntervalMs >= c.cluster.nodeTtlMs)
     errs.push('cluster.heartbeatIntervalMs must be shorter than cluster.nodeTtlMs');
   if (c.cluster.maxHops < 0) errs.push('cluster.maxHops must be >= 0');

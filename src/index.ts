@@ -19,6 +19,7 @@ import { createClusterBackends } from './cluster/factory.js';
 import { registerApi } from './http/api.js';
 import { registerMetrics } from './http/metrics.js';
 import { jwtAuthenticate } from './broker/jwt.js';
+import { defaultAllowedOrigins } from './transport/origin.js';
 
 export type { BrokerConfig, BrokerOptions, Principal, AuthContext, AuthenticateHook, AuthorizeHook } from './config.js';
 export type { AppHandler, AppMessage, HandlerOptions } from './broker/app-handlers.js';
@@ -50,6 +51,26 @@ export interface StompBroker {
 }
 
 /**
+ * The origin allow-list in effect, said once at start: same-origin by default
+ * when cookie tokens are accepted (the default JWT authentication reads the
+ * `access_token` cookie), so a page on another site cannot connect as the
+ * visitor (cross-site WebSocket hijacking).
+ */
+function allowedOrigins(config: BrokerConfig, cookieTokens: boolean, customAuth: boolean, log: Logger): string[] {
+  const configured = config.allowedOrigins;
+  if (configured === null) {
+    const list = defaultAllowedOrigins(cookieTokens);
+    if (cookieTokens) log.info('cookie tokens are accepted: only same-origin pages may connect (set STOMP_ALLOWED_ORIGINS to allow others)');
+    else if (customAuth)
+      log.info('STOMP_ALLOWED_ORIGINS is not set: pages from any origin may connect; if the authenticate hook trusts cookies, set it (e.g. same-origin)');
+    return list;
+  }
+  if (cookieTokens && configured.includes('*'))
+    log.warn('STOMP_ALLOWED_ORIGINS=* while cookie tokens are accepted: a page on any site can connect as a logged-in visitor');
+  return configured;
+}
+
+/**
  * Build a broker from options over the environment over the defaults. With
  * REDIS_URL and KAFKA_BROKERS (or redisUrl/kafkaBrokers) it is a cluster node;
  * otherwise a complete single-process broker with in-memory backends.
@@ -70,8 +91,8 @@ export function createBroker(options: BrokerOptions = {}, { env = true }: { env?
   if (bus) backends.bus = bus;
   if (inbox) backends.inbox = inbox;
   const core = new Broker(config, { log, ...backends, authenticate: auth, authorizeSubscribe, authorizeSend });
-  const server = new StompServer(core, config, core.log);
-  registerMetrics(server.app, core);
+  const server = new StompServer(core, config, core.log, allowedOrigins(config, jwtOn && !authenticate, !!authenticate, core.log));
+  const metricsListener = registerMetrics(server.app, core, config.metrics, config.http.requestTimeoutMs);
   registerApi(server.app, core, config.apiToken);
   let listening: Promise<ListenAddress> | null = null;
   let closing: Promise<void> | null = null;
@@ -92,6 +113,7 @@ export function createBroker(options: BrokerOptions = {}, { env = true }: { env?
         await core.start();
         started = true;
         const addr = await server.listen();
+        if (metricsListener) addr.metricsPort = await metricsListener.listen(config.host);
         core.log.info({ ...addr, endpoints: config.endpoints, clustered: core.clustered }, 'stomp-cluster listening');
         return addr;
       })();
@@ -102,7 +124,7 @@ export function createBroker(options: BrokerOptions = {}, { env = true }: { env?
         if (listening) await listening.catch(() => undefined);
         server.stopAccepting();
         if (started) await core.stop();
-        await server.close();
+        await Promise.all([server.close(), metricsListener?.close()]);
       })();
       return closing;
     },

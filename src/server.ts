@@ -16,22 +16,15 @@ import type { BrokerConfig } from './config.js';
 import { attachWebSocket, selectSubprotocol } from './transport/websocket.js';
 import { createTcpServer } from './transport/tcp.js';
 import { installSockJS, type SockJSEndpoints } from './transport/sockjs.js';
+import { originPolicy, type OriginPolicy } from './transport/origin.js';
+import { ConnectionCap } from './transport/connection-cap.js';
 
 export interface ListenAddress {
   port: number;
   host: string;
   tcpPort: number | null;
-}
-
-/** Turn the allow-list into a test; entries may use `*` as a wildcard (e.g. https://*.example.com). */
-export function originChecker(allowed: string[]): (origin: string | undefined) => boolean {
-  if (allowed.includes('*')) return () => true;
-  const exact = new Set(allowed.filter((a) => !a.includes('*')));
-  const patterns = allowed
-    .filter((a) => a.includes('*'))
-    .map((a) => new RegExp('^' + a.replace(/[.+?^$()[\]\\|{}]/g, '\\$&').replace(/\*/g, '[^/]*') + '$'));
-  // Requests without Origin are not from browsers (CSRF does not apply): allowed.
-  return (origin) => origin === undefined || exact.has(origin) || patterns.some((p) => p.test(origin));
+  /** The separate /metrics listener's port (METRICS_PORT), else null. */
+  metricsPort: number | null;
 }
 
 function destroyOnError(this: Duplex): void {
@@ -50,7 +43,9 @@ export class StompServer {
   readonly wss: WebSocketServer;
   private tcp: net.Server | null = null;
   private readonly wsPaths: Set<string>;
-  private readonly originAllowed: (o: string | undefined) => boolean;
+  private readonly origins: OriginPolicy;
+  /** Open connections over this node's listeners, bounded by http.maxConnections. */
+  readonly connections: ConnectionCap;
   private readonly upgradeHandlers: UpgradeHandler[] = [];
   /** SockJS endpoints (null when config.sockjs is false). */
   readonly sockjs: SockJSEndpoints | null = null;
@@ -60,10 +55,21 @@ export class StompServer {
     private readonly broker: Broker,
     private readonly cfg: BrokerConfig,
     private readonly log: Logger,
+    /** The origin allow-list in effect (config.allowedOrigins, or its default: see transport/origin.ts). */
+    allowedOrigins: readonly string[],
   ) {
     // Request logs are info level: the http child logger keeps warnings and errors only.
     const httpLog = log.child({ component: 'http' }, { level: 'warn' }) as unknown as FastifyBaseLogger;
-    this.app = Fastify({ loggerInstance: httpLog, forceCloseConnections: true });
+    const requestTimeout = cfg.http.requestTimeoutMs;
+    this.app = Fastify({
+      loggerInstance: httpLog,
+      forceCloseConnections: true,
+      // A request must arrive whole in time: headers and then a body that never come must not hold a connection.
+      requestTimeout,
+      http: { headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.min(1_000, requestTimeout) },
+    });
+    this.connections = new ConnectionCap(cfg.http.maxConnections, log);
+    this.connections.watch(this.app.server);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: cfg.limits.maxWebSocketMessageBytes,
@@ -72,13 +78,13 @@ export class StompServer {
       handleProtocols: (protocols) => selectSubprotocol(protocols),
     });
     this.wsPaths = new Set(cfg.endpoints.flatMap((e) => [e, `${e}/websocket`]));
-    this.originAllowed = originChecker(cfg.allowedOrigins);
+    this.origins = originPolicy(allowedOrigins);
     this.app.get('/health', async () => ({ status: 'ok', node: broker.nodeId, sessions: broker.sessions.size }));
     this.app.get('/ready', async (_req, reply) => {
       if (!broker.accepting) return reply.code(503).send({ status: 'draining', node: broker.nodeId });
       return { status: 'ready', node: broker.nodeId };
     });
-    if (cfg.sockjs) this.sockjs = installSockJS(this, broker, cfg, { log, originAllowed: this.originAllowed });
+    if (cfg.sockjs) this.sockjs = installSockJS(this, broker, cfg, { log, origins: this.origins });
   }
 
   addUpgradeHandler(h: UpgradeHandler): void {
@@ -94,7 +100,7 @@ export class StompServer {
       return;
     }
     if (!this.broker.accepting) return reject(socket, 503, 'Service Unavailable');
-    if (!this.originAllowed(req.headers.origin)) {
+    if (!this.origins.check(req)) {
       this.log.info({ origin: req.headers.origin }, 'websocket upgrade refused: origin not allowed');
       return reject(socket, 403, 'Forbidden');
     }
@@ -108,6 +114,7 @@ export class StompServer {
     let tcpPort: number | null = null;
     if (this.cfg.tcpPort !== null) {
       const tcp = createTcpServer(this.broker);
+      this.connections.watch(tcp);
       this.tcp = tcp;
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject);
@@ -115,7 +122,7 @@ export class StompServer {
       });
       tcpPort = (tcp.address() as net.AddressInfo).port;
     }
-    this.address = { port: a.port, host: a.address, tcpPort };
+    this.address = { port: a.port, host: a.address, tcpPort, metricsPort: null };
     return this.address;
   }
 

@@ -58,7 +58,7 @@ t.test('STOMP frame, host optional, CONNECTED headers, user-name present or abse
 });
 
 t.test('heart-beating', async (t) => {
-  const b = await startBroker(t, { heartbeat: { outgoingMs: 50, incomingMs: 50 } });
+  const b = await startBroker(t, { heartbeat: { outgoingMs: 50, incomingMs: 50, minMs: 10 } });
 
   await t.test('CONNECTED states the server side; the server sends EOL heart-beats', async (t) => {
     const c = await b.client();

@@ -32,7 +32,7 @@ t.test('defaults (docs/design.md "Configuration")', async (t) => {
   t.same(DEFAULTS.queuePrefixes, ['/queue']);
   t.equal(DEFAULTS.userPrefix, '/user');
   t.same(DEFAULTS.users, {});
-  t.same([DEFAULTS.heartbeat.outgoingMs, DEFAULTS.heartbeat.incomingMs], [10000, 10000]);
+  t.same(DEFAULTS.heartbeat, { outgoingMs: 1000, incomingMs: 1000, graceFactor: 1.5, minMs: 1000, maxMs: 3_600_000 });
 });
 
 t.test('options merge over the defaults, nested objects field by field', async (t) => {

@@ -129,7 +129,7 @@ t.test('origin allow-list', async (t) => {
     const c = await b.client(origin ? { origin } : {});
     t.equal((await c.connect({ login: 'o' })).command, 'CONNECTED', `origin ${origin ?? '(none)'} accepted`);
   }
-  t.same(DEFAULTS.allowedOrigins, ['*'], 'any origin by default');
+  t.equal(DEFAULTS.allowedOrigins, null, 'unset by default: any origin, or same-origin when cookie tokens are accepted (spec/hostile/browser.test.ts)');
 });
 
 t.test('message size limit: an oversized WebSocket message closes the connection (1009)', async (t) => {

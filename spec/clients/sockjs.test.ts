@@ -210,7 +210,7 @@ for (const transport of ['websocket', 'xhr-streaming', 'xhr-polling']) {
     // window 1 s) so a loaded CI machine does not turn a late beat into a timeout.
     let authUrl: string | undefined;
     const b = await startBroker(t, {
-      heartbeat: { outgoingMs: 200, incomingMs: 200, graceFactor: 5 },
+      heartbeat: { outgoingMs: 200, incomingMs: 200, graceFactor: 5, minMs: 10 },
       authenticate: (ctx) => {
         authUrl = ctx.request?.url;
         return ctx.headers['login'] ? { name: ctx.headers['login'] } : null;

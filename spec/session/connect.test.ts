@@ -53,7 +53,14 @@ t.test('heart-beat header parsing and negotiation (STOMP 1.2 "Heart-beating")', 
     [[1000, 1000], [50, 0], { readMs: 0, writeMs: 1000 }],
     [[1000, 1000], [0, 50], { readMs: 1000, writeMs: 0 }],
   ];
-  for (const [client, server, want] of cases) t.same(negotiateHeartBeat(client, server), want, `${client} vs ${server}`);
+  const open = { minMs: 1, maxMs: 2 ** 31 - 1 };
+  for (const [client, server, want] of cases) t.same(negotiateHeartBeat(client, server, open), want, `${client} vs ${server}`);
+  // Held within [minMs, maxMs]: no storm, no interval a Node timer cannot hold.
+  const bounds = { minMs: 1000, maxMs: 3_600_000 };
+  t.same(negotiateHeartBeat([0, 3_000_000_000], [1000, 1000], bounds), { readMs: 0, writeMs: 3_600_000 }, 'a huge wish is held at maxMs');
+  t.same(negotiateHeartBeat([3_000_000_000, 0], [1000, 1000], bounds), { readMs: 3_600_000, writeMs: 0 }, 'a huge offer is held at maxMs');
+  t.same(negotiateHeartBeat([1, 1], [1, 1], bounds), { readMs: 1000, writeMs: 1000 }, 'a tiny one is raised to minMs');
+  t.same(negotiateHeartBeat([0, 1000], [1000, 1000], bounds), { readMs: 0, writeMs: 1000 }, "the client's wish of 1 s is granted");
 });
 
 t.test('version negotiation through a session', async (t) => {
@@ -105,8 +112,8 @@ t.test('CONNECTED headers', async (t) => {
   const g = await anon.connect();
   t.notOk('user-name' in g.headers, 'no user-name for an anonymous session');
   t.not(g.headers['session'], f.headers['session'], 'session ids are unique');
-  t.equal(DEFAULTS.heartbeat.outgoingMs, 10000);
-  t.equal(DEFAULTS.heartbeat.incomingMs, 10000);
+  t.equal(DEFAULTS.heartbeat.outgoingMs, 1000);
+  t.equal(DEFAULTS.heartbeat.incomingMs, 1000);
 });
 
 t.test('frames sent while CONNECT is being authenticated wait for it, in order', async (t) => {
@@ -204,7 +211,7 @@ t.test('connect timeout: no CONNECT in time is an ERROR and a close', async (t) 
 
 t.test('heart-beats', async (t) => {
   await t.test('the server sends EOL heart-beats at the negotiated rate', async (t) => {
-    const core = await startCore(t, { heartbeat: { outgoingMs: 20, incomingMs: 0 } });
+    const core = await startCore(t, { heartbeat: { outgoingMs: 20, incomingMs: 0, minMs: 10 } });
     const c = core.open();
     const f = await c.connect({ 'heart-beat': '0,20' });
     t.equal(f.headers['heart-beat'], '20,0');
@@ -212,7 +219,7 @@ t.test('heart-beats', async (t) => {
     t.pass('heart-beats arrive');
   });
   await t.test('no heart-beats when the client does not want them', async (t) => {
-    const core = await startCore(t, { heartbeat: { outgoingMs: 20, incomingMs: 20 } });
+    const core = await startCore(t, { heartbeat: { outgoingMs: 20, incomingMs: 20, minMs: 10 } });
     const quiet = core.open();
     await quiet.connect({ 'heart-beat': '0,0' });
     const loud = core.open();
@@ -222,7 +229,7 @@ t.test('heart-beats', async (t) => {
     t.notOk(quiet.closed, 'and is not timed out');
   });
   await t.test('a silent client is closed with HEARTBEAT_TIMEOUT after the window', async (t) => {
-    const core = await startCore(t, { heartbeat: { outgoingMs: 0, incomingMs: 30 } });
+    const core = await startCore(t, { heartbeat: { outgoingMs: 0, incomingMs: 30, minMs: 10 } });
     const c = core.open();
     const started = Date.now();
     await c.connect({ 'heart-beat': '30,0' });
@@ -231,7 +238,7 @@ t.test('heart-beats', async (t) => {
   });
   await t.test('a client that heart-beats in time stays connected', async (t) => {
     // Window 100 ms * 1.5; the client beats every 20 ms (timer jitter on a loaded machine stays well inside).
-    const core = await startCore(t, { heartbeat: { outgoingMs: 0, incomingMs: 100 } });
+    const core = await startCore(t, { heartbeat: { outgoingMs: 0, incomingMs: 100, minMs: 10 } });
     const c = core.open();
     await c.connect({ 'heart-beat': '100,0' });
     const timer = setInterval(() => c.send('\n'), 20);

@@ -22,6 +22,12 @@ export interface JwtOptions {
   cookie?: string | undefined;
   /** Allow CONNECT without a token (anonymous session) instead of refusing. */
   allowAnonymous?: boolean | undefined;
+  /**
+   * Refuse tokens without an `exp` claim (default true): a token that never
+   * expires makes a stolen one good forever. The session ends when its token
+   * expires either way (ERROR STOMP_ERR_TOKEN_EXPIRED).
+   */
+  requireExp?: boolean | undefined;
 }
 
 function fromCookie(header: string | undefined, name: string): string | undefined {
@@ -60,7 +66,8 @@ export function jwtAuthenticate(opts: JwtOptions): AuthenticateHook {
     }
     let payload: JWTPayload;
     try {
-      const verifyOpts: { issuer?: string; audience?: string } = {};
+      const verifyOpts: { issuer?: string; audience?: string; requiredClaims?: string[] } = {};
+      if (opts.requireExp !== false) verifyOpts.requiredClaims = ['exp'];
       if (opts.issuer) verifyOpts.issuer = opts.issuer;
       if (opts.audience) verifyOpts.audience = opts.audience;
       ({ payload } =
@@ -71,6 +78,8 @@ export function jwtAuthenticate(opts: JwtOptions): AuthenticateHook {
     }
     const name = payload[claim];
     if (typeof name !== 'string' || name.length === 0) throw new StompError(ErrorCode.AUTH_FAILED, `token has no "${claim}" claim`);
-    return { name, attributes: { claims: payload } };
+    const p: Principal = { name, attributes: { claims: payload } };
+    if (typeof payload.exp === 'number') p.expiresAt = payload.exp * 1000;
+    return p;
   };
 }

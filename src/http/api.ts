@@ -8,10 +8,10 @@
  *   DELETE /api/users/:name/sessions                                  -> kick everywhere
  *   GET    /api/cluster                                               -> nodes and liveness
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Broker } from '../broker/broker.js';
 import { ErrorCode, StompError } from '../errors.js';
+import { bearerMatches } from './bearer.js';
 
 /** HTTP status for a coded broker error. */
 function httpStatus(code: ErrorCode): number {
@@ -55,12 +55,8 @@ interface UserMessageBody {
 }
 
 function tokenCheck(token: string) {
-  const expected = Buffer.from(`Bearer ${token}`);
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const got = Buffer.from(req.headers.authorization ?? '');
-    if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
-      await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
-    }
+    if (!bearerMatches(req.headers.authorization, token)) await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
   };
 }
 

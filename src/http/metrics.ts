@@ -3,9 +3,13 @@
  * broker's plain counters at scrape time, so the hot path pays nothing for
  * observability beyond an integer increment.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
 import type { Broker } from '../broker/broker.js';
+import type { MetricsOptions } from '../config.js';
+import { bearerMatches } from './bearer.js';
 
 type Reader = () => number;
 
@@ -76,11 +80,63 @@ export function createMetricsRegistry(broker: Broker): client.Registry {
   return registry;
 }
 
-export function registerMetrics(app: FastifyInstance, broker: Broker): client.Registry {
+/**
+ * Serve /metrics: on the main app, or (metrics.port set) on a listener of its
+ * own that serves nothing else; with metrics.token, only to that bearer.
+ * Returns the separate listener when there is one (started by listen()).
+ */
+export function registerMetrics(app: FastifyInstance, broker: Broker, opts: MetricsOptions, requestTimeoutMs: number): MetricsListener | null {
   const registry = createMetricsRegistry(broker);
-  app.get('/metrics', async (_req, reply) => {
+  if (opts.port !== null) return new MetricsListener(registry, opts, requestTimeoutMs);
+  app.get('/metrics', async (req, reply) => {
+    if (opts.token !== null && !bearerMatches(req.headers.authorization, opts.token))
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
     reply.type(registry.contentType);
     return registry.metrics();
   });
-  return registry;
+  return null;
+}
+
+/** /metrics alone on its own port (METRICS_PORT), e.g. reachable only from the monitoring network. */
+export class MetricsListener {
+  private readonly server: http.Server;
+
+  constructor(
+    private readonly registry: client.Registry,
+    private readonly opts: MetricsOptions,
+    requestTimeoutMs: number,
+  ) {
+    this.server = http.createServer({ requestTimeout: requestTimeoutMs, headersTimeout: Math.min(60_000, requestTimeoutMs) }, (req, res) => void this.serve(req, res));
+  }
+
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found');
+      return;
+    }
+    if (this.opts.token !== null && !bearerMatches(req.headers.authorization, this.opts.token)) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer', 'content-type': 'text/plain' }).end('Unauthorized');
+      return;
+    }
+    try {
+      const body = await this.registry.metrics();
+      res.writeHead(200, { 'content-type': this.registry.contentType }).end(body);
+    } catch {
+      res.writeHead(500).end();
+    }
+  }
+
+  /** Listen on metrics.port at metrics.host (or `defaultHost`); resolves with the port. */
+  listen(defaultHost: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port ?? 0, this.opts.host ?? defaultHost, () => resolve((this.server.address() as AddressInfo).port));
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
 }

@@ -6,7 +6,7 @@
  * SessionHost interface, and the transport only through Connection.
  */
 import type { Logger } from 'pino';
-import type { AuthContext, BrokerConfig, Principal } from '../config.js';
+import { MAX_TIMER_MS, type AuthContext, type BrokerConfig, type Principal } from '../config.js';
 import { ErrorCode, StompError, isStompError } from '../errors.js';
 import { setHeader, type Frame, type Headers, type OutFrame, type StompVersion } from '../stomp/frame.js';
 import { FrameParser, parserLimits, type FrameSink, type ParserSettings } from '../stomp/parser.js';
@@ -94,7 +94,10 @@ export class Session implements FrameSink {
   private inputPaused = false;
   private lastSent = Date.now();
   private readTimer: NodeJS.Timeout | null = null;
+  /** The negotiated read interval times the grace factor (0: no read check). */
+  private readWindowMs = 0;
   private writeTimer: NodeJS.Timeout | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
   private killTimer: NodeJS.Timeout | null = null;
 
@@ -239,8 +242,10 @@ export class Session implements FrameSink {
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = null;
     this.startHeartbeats(readMs, writeMs);
+    this.armExpiry();
   }
 
+  /** Heart-beat timers for the negotiated intervals (held within Node's timer range by negotiation). */
   private startHeartbeats(readMs: number, writeMs: number): void {
     if (writeMs > 0) {
       this.writeTimer = setInterval(() => {
@@ -253,14 +258,47 @@ export class Session implements FrameSink {
       this.writeTimer.unref?.();
     }
     if (readMs > 0) {
-      const windowMs = Math.round(readMs * this.host.config.heartbeat.graceFactor);
-      this.readTimer = setInterval(() => {
-        // While this side has paused reading (a slow handler), silence is ours, not the client's.
-        if (!this.inputPaused && Date.now() - this.lastReceived > windowMs)
-          this.fail(new StompError(ErrorCode.HEARTBEAT_TIMEOUT, `nothing received for more than ${windowMs} ms`));
-      }, Math.max(10, Math.round(readMs / 2)));
-      this.readTimer.unref?.();
+      this.readWindowMs = Math.round(readMs * this.host.config.heartbeat.graceFactor);
+      this.armReadTimer(this.readWindowMs);
     }
+  }
+
+  /**
+   * One timer per session, set for the moment its read window would end:
+   * it fires about once per window while the client is alive (re-armed for
+   * what is left of the window), and closes a silent client right when its
+   * window ends.
+   */
+  private armReadTimer(delayMs: number): void {
+    this.readTimer = setTimeout(Session.checkRead, delayMs, this);
+    this.readTimer.unref?.();
+  }
+
+  private static checkRead(s: Session): void {
+    if (s.state !== 'connected') return;
+    const windowMs = s.readWindowMs;
+    // While this side has paused reading (a slow handler), silence is ours, not the client's.
+    if (s.inputPaused) return s.armReadTimer(windowMs);
+    const left = s.lastReceived + windowMs - Date.now();
+    if (left > 0) return s.armReadTimer(left);
+    s.fail(new StompError(ErrorCode.HEARTBEAT_TIMEOUT, `nothing received for more than ${windowMs} ms`));
+  }
+
+  /**
+   * A principal whose credentials expire (a JWT's `exp`): the session ends
+   * with ERROR STOMP_ERR_TOKEN_EXPIRED at that moment (timers hold at most
+   * MAX_TIMER_MS, so a far expiry is reached in steps).
+   */
+  private armExpiry(): void {
+    const at = this.principal?.expiresAt;
+    if (at === undefined) return;
+    const left = at - Date.now();
+    if (left <= 0) {
+      this.fail(new StompError(ErrorCode.TOKEN_EXPIRED, 'the credentials of this session expired'));
+      return;
+    }
+    this.expiryTimer = setTimeout(() => this.armExpiry(), Math.min(left, MAX_TIMER_MS));
+    this.expiryTimer.unref?.();
   }
 
   // ---------------------------------------------------------------- output
@@ -458,9 +496,10 @@ export class Session implements FrameSink {
   }
 
   private stopTimers(): void {
-    if (this.readTimer) clearInterval(this.readTimer);
+    if (this.readTimer) clearTimeout(this.readTimer);
     if (this.writeTimer) clearInterval(this.writeTimer);
     if (this.connectTimer) clearTimeout(this.connectTimer);
-    this.readTimer = this.writeTimer = this.connectTimer = null;
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.readTimer = this.writeTimer = this.connectTimer = this.expiryTimer = null;
   }
 }

@@ -36,7 +36,7 @@
  *   session closed right away: sockjs itself only emits `close` after its
  *   disconnect delay (5 s), which would hold up shutdown.
  * - No input flow control: sockjs has no pause/resume.
- * - Origin allow-list (config.allowedOrigins) applies to every SockJS request and
+ * - Origin allow-list (transport/origin.ts) applies to every SockJS request and
  *   upgrade that carries an Origin header (403 otherwise); like Spring, the iframe
  *   page is refused (404) when the allow-list is not `*`, which disables the
  *   iframe-based transports.
@@ -49,6 +49,7 @@ import sockjs from 'sockjs';
 import type { Broker } from '../broker/broker.js';
 import type { BrokerConfig } from '../config.js';
 import type { Connection } from '../session/connection.js';
+import type { OriginPolicy } from './origin.js';
 
 /** What this module needs from the HTTP host (StompServer). */
 export interface SockJSHost {
@@ -58,7 +59,7 @@ export interface SockJSHost {
 
 export interface SockJSOptions {
   log: Logger;
-  originAllowed: (origin: string | undefined) => boolean;
+  origins: OriginPolicy;
   /** Script URL the SockJS iframe page loads (Spring's setClientLibraryUrl). Default: sockjs's jsDelivr URL. */
   clientLibraryUrl?: string;
   /** SockJS heartbeat ('h' frame) interval, ms. Default 25000 (as Spring). */
@@ -145,7 +146,7 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
     ...(opts.clientLibraryUrl ? { sockjs_url: opts.clientLibraryUrl } : {}),
     faye_server_options: { maxLength: maxSendBytes },
   } as sockjs.ServerOptions) as SockJSServerInternal;
-  const iframeAllowed = cfg.allowedOrigins.includes('*');
+  const iframeAllowed = opts.origins.any;
 
   /** The request that opened each SockJS session, until its `connection` event takes it. */
   const opening = new Map<string, { req: IncomingMessage; timer: NodeJS.Timeout }>();
@@ -203,7 +204,7 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
       const res = reply.raw;
       const pathname = (req.url ?? '/').split('?')[0]!;
       const sub = pathname.slice(endpoint.length);
-      if (!opts.originAllowed(req.headers.origin)) {
+      if (!opts.origins.check(req)) {
         log.info({ origin: req.headers.origin, path: pathname }, 'sockjs request refused: origin not allowed');
         return rawReply(res, 403, 'Forbidden');
       }
@@ -256,7 +257,7 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
         rawUpgradeReply(socket, 503, 'Service Unavailable');
         return true;
       }
-      if (!opts.originAllowed(req.headers.origin)) {
+      if (!opts.origins.check(req)) {
         log.info({ origin: req.headers.origin, path: pathname }, 'sockjs websocket refused: origin not allowed');
         rawUpgradeReply(socket, 403, 'Forbidden');
         return true;

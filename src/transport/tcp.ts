@@ -14,6 +14,7 @@ const EOL = Buffer.from('\n');
 export function createTcpServer(broker: Broker): net.Server {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
+    if (socket.destroyed) return; // refused by the node's connection cap
     sockets.add(socket);
     socket.setNoDelay(true);
     const corker = new Corker(socket);

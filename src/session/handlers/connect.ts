@@ -30,14 +30,30 @@ export function parseHeartBeat(value: string | undefined): [number, number] {
 /**
  * Negotiated intervals from the server's side: how often the server must
  * send (writeMs) and how often it expects to hear from the client (readMs).
+ * STOMP 1.2: 0 on either side means none in that direction, else the larger
+ * of the two offers; here also held within [bounds.minMs, bounds.maxMs], so
+ * no client can ask for a storm (1 ms) or a timer Node cannot hold (2^31 ms).
  */
-export function negotiateHeartBeat(client: [number, number], server: [number, number]): { readMs: number; writeMs: number } {
+export function negotiateHeartBeat(
+  client: [number, number],
+  server: [number, number],
+  bounds: { minMs: number; maxMs: number },
+): { readMs: number; writeMs: number } {
   const [cx, cy] = client;
   const [sx, sy] = server;
+  const clamp = (ms: number): number => Math.min(bounds.maxMs, Math.max(bounds.minMs, ms));
   return {
-    writeMs: sx === 0 || cy === 0 ? 0 : Math.max(sx, cy),
-    readMs: cx === 0 || sy === 0 ? 0 : Math.max(cx, sy),
+    writeMs: sx === 0 || cy === 0 ? 0 : clamp(Math.max(sx, cy)),
+    readMs: cx === 0 || sy === 0 ? 0 : clamp(Math.max(cx, sy)),
   };
+}
+
+/**
+ * What CONNECTED offers: the configured values, never below the floor, so a
+ * client computes from them the same intervals the server keeps.
+ */
+export function serverOffer(hb: { outgoingMs: number; incomingMs: number; minMs: number }): [number, number] {
+  return [hb.outgoingMs === 0 ? 0 : Math.max(hb.outgoingMs, hb.minMs), hb.incomingMs === 0 ? 0 : Math.max(hb.incomingMs, hb.minMs)];
 }
 
 /** CONNECT and STOMP frames. */
@@ -56,17 +72,16 @@ export async function connect(s: Session, f: Frame): Promise<void> {
   // The request was only needed to authenticate: do not keep it (and its socket buffers) alive.
   s.conn.request = undefined;
   if (s.state !== 'connecting') return; // closed while authenticating
-  const server: [number, number] = [cfg.heartbeat.outgoingMs, cfg.heartbeat.incomingMs];
-  const { readMs, writeMs } = negotiateHeartBeat(clientHb, server);
+  // STOMP 1.0 has no heart-beating: none either way, and no heart-beat header in CONNECTED.
+  const server: [number, number] = version === '1.0' ? [0, 0] : serverOffer(cfg.heartbeat);
+  const { readMs, writeMs } = negotiateHeartBeat(clientHb, server, cfg.heartbeat);
   s.markConnected(version, principal, readMs, writeMs);
   await s.host.sessionOpened(s);
   if (!s.isConnected) return; // closed while registering
-  const headers: Headers = {
-    version,
-    'heart-beat': `${server[0]},${server[1]}`,
-    server: cfg.serverName,
-    session: s.id,
-  };
+  const headers: Headers = { version };
+  if (version !== '1.0') headers['heart-beat'] = `${server[0]},${server[1]}`;
+  headers['server'] = cfg.serverName;
+  headers['session'] = s.id;
   if (principal) headers['user-name'] = principal.name;
   s.sendFrame({ command: 'CONNECTED', headers });
 }
