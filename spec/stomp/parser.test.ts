@@ -13,13 +13,17 @@ function collector(opts: { limits?: ConstructorParameters<typeof FrameParser>[0]
   const frames: Frame[] = [];
   const errors: StompError[] = [];
   let heartbeats = 0;
+  let heartbeatCalls = 0;
   const parser = new FrameParser({
     limits: opts.limits,
     onFrame: (f) => frames.push(f),
-    onHeartbeat: () => heartbeats++,
+    onHeartbeat: (n) => {
+      heartbeats += n;
+      heartbeatCalls++;
+    },
     onError: (e) => errors.push(e),
   });
-  return { parser, frames, errors, heartbeats: () => heartbeats };
+  return { parser, frames, errors, heartbeats: () => heartbeats, heartbeatCalls: () => heartbeatCalls };
 }
 
 t.test('defaults', async (t) => {
@@ -292,6 +296,45 @@ t.test('byte-by-byte input stays linear (256 KiB frame)', async (t) => {
   t.equal(r2.frames[0]?.body.length, MiB / 4 - 16);
 });
 
+t.test('a flood of EOL heart-beats: one onHeartbeat call per chunk, each heart-beat counted, linear', async (t) => {
+  const c = collector();
+  const chunk = Buffer.alloc(64 * 1024, '\n');
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < 16; i++) c.parser.push(chunk); // 1 MiB of LF
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  t.equal(c.heartbeats(), MiB, 'every EOL is a heart-beat');
+  t.equal(c.heartbeatCalls(), 16, 'one call per chunk');
+  t.equal(c.parser.bufferedBytes, 0);
+  t.ok(ms < 1000, `took ${ms.toFixed(1)} ms`);
+
+  const d = collector();
+  d.parser.push(bytes('\r\n\n\r\n\nSEND\n\na\0\n\n\r'));
+  t.equal(d.heartbeats(), 6, 'LF and CRLF');
+  t.equal(d.heartbeatCalls(), 2, 'one call for each run between frames');
+  d.parser.push(bytes('\n\nSEND\n\nb\0'));
+  t.equal(d.heartbeats(), 8, 'a CRLF split across chunks is one heart-beat');
+  t.same(d.frames.map((f) => f.body.toString()), ['a', 'b']);
+  t.same(d.errors, []);
+});
+
+t.test('a throwing onHeartbeat leaves the parser consistent', async (t) => {
+  const seen: string[] = [];
+  let beats = 0;
+  const parser = new FrameParser({
+    onFrame: (f) => seen.push(f.body.toString()),
+    onHeartbeat(n) {
+      beats += n;
+      if (beats === 2) throw new Error('boom');
+    },
+    onError: t.fail,
+  });
+  t.throws(() => parser.push(bytes('\n\nSEND\n\na\0\nSEND\n\nb')), { message: 'boom' });
+  t.equal(parser.bufferedBytes, 'SEND\n\na\0\nSEND\n\nb'.length, 'the heart-beats are consumed, the rest kept');
+  parser.push(bytes('\0'));
+  t.same(seen, ['a', 'b']);
+  t.equal(beats, 3);
+});
+
 t.test('owned buffer shrinks after a large frame', async (t) => {
   const big = encodeFrame({ command: 'SEND', headers: {}, body: Buffer.alloc(200_000, 'x') });
   const next = bytes('SEND\n\npart');
@@ -313,8 +356,8 @@ t.test('a sink object and shared limits (one parser per connection, no closures 
     onFrame(f: Frame): void {
       this.frames.push(f);
     }
-    onHeartbeat(): void {
-      this.heartbeats++;
+    onHeartbeat(n: number): void {
+      this.heartbeats += n;
     }
     onError(e: StompError): void {
       this.errors.push(e);

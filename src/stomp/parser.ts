@@ -2,9 +2,10 @@
  * Incremental STOMP frame parser (pure, no I/O).
  *
  * Feed it byte chunks with `push()`; it calls `onFrame` for each complete
- * frame, `onHeartbeat` for each EOL between frames, and `onError` once with a
- * coded `StompError` when the input is invalid or exceeds a limit. After an
- * error the parser is dead and ignores further input.
+ * frame, `onHeartbeat` for the EOLs between frames (one call for a run of
+ * them, see FrameSink), and `onError` once with a coded `StompError` when the
+ * input is invalid or exceeds a limit. After an error the parser is dead and
+ * ignores further input.
  *
  * Buffers by offset (like ws's Receiver): while a chunk holds whole frames the
  * parser works inside it and hands out `subarray` views (the body of a frame
@@ -61,7 +62,12 @@ export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = Object.freeze({
 /** Where a parser reports what it found. */
 export interface FrameSink {
   onFrame(frame: Frame): void;
-  onHeartbeat?(): void;
+  /**
+   * `count` (>= 1) heart-beats: EOLs between frames. Consecutive EOLs come in
+   * one call per chunk they arrive in, so a flood of EOLs costs a call per
+   * chunk, not per byte; the total does not depend on how input is chunked.
+   */
+  onHeartbeat?(count: number): void;
   onError(err: StompError): void;
 }
 
@@ -248,9 +254,11 @@ export class FrameParser {
     const buf = this.buf;
     const base = this.start;
     if (this.scanned === 0 && base < buf.length) {
-      // STOMP 1.2: EOLs between frames are heart-beats
-      if (buf[base] === LF) return this.heartbeat(1) === Line.Done;
-      if (buf[base] === CR && buf[base + 1] === LF) return this.heartbeat(2) === Line.Done;
+      const first = buf[base];
+      if (first === LF || first === CR) {
+        const skipped = this.skipHeartbeats();
+        if (skipped !== null) return skipped;
+      }
       const done = this.fastHead();
       if (done !== null) return done;
     }
@@ -302,11 +310,37 @@ export class FrameParser {
     return false;
   }
 
+  /** A heart-beat whose EOL was split across chunks (CR, then LF): `bytes` long. */
   private heartbeat(bytes: number): Line {
     this.start += bytes;
     this.resetFrame();
-    this.sink.onHeartbeat?.();
+    this.sink.onHeartbeat?.(1);
     return Line.Done;
+  }
+
+  /**
+   * At a frame start: skip the run of EOLs there (STOMP 1.2: EOLs between
+   * frames are heart-beats) in one pass, and report them in one onHeartbeat
+   * call. Null when the first byte is not one (a CR whose LF is not in `buf`
+   * yet is left to the head scanner, which waits for the LF).
+   */
+  private skipHeartbeats(): boolean | null {
+    const buf = this.buf;
+    const from = this.start;
+    const end = buf.length;
+    let pos = from;
+    let beats = 0;
+    while (pos < end) {
+      const b = buf[pos];
+      if (b === LF) pos++;
+      else if (b === CR && pos + 1 < end && buf[pos + 1] === LF) pos += 2; // STOMP 1.2: EOL is LF or CRLF
+      else break;
+      beats++;
+    }
+    if (pos === from) return null;
+    this.start = pos; // consumed before the callback, which may throw or push
+    this.sink.onHeartbeat?.(beats);
+    return true;
   }
 
   /**
