@@ -27,7 +27,7 @@ function collector(opts: { limits?: ConstructorParameters<typeof FrameParser>[0]
 }
 
 t.test('defaults', async (t) => {
-  t.same(DEFAULT_PARSER_LIMITS, { maxFrameBytes: MiB, maxHeaders: 64, maxHeaderLineBytes: 8192, maxCommandBytes: 32 });
+  t.same(DEFAULT_PARSER_LIMITS, { maxFrameBytes: MiB, maxHeaders: 64, maxHeaderLineBytes: 8192, maxCommandBytes: 32, maxPaddingBytes: MiB });
   t.ok(Object.isFrozen(DEFAULT_PARSER_LIMITS));
   const { parser } = collector();
   t.equal(parser.version, '1.2');
@@ -36,7 +36,7 @@ t.test('defaults', async (t) => {
 });
 
 t.test('every codec error code has an error fixture', async (t) => {
-  const codec = Object.values(ErrorCode).filter((c) => ERROR_TABLE[c] !== undefined).slice(0, 9);
+  const codec = Object.values(ErrorCode).filter((c) => ERROR_TABLE[c] !== undefined).slice(0, 10);
   t.same(codec, [
     ErrorCode.FRAME_TOO_LARGE,
     ErrorCode.TOO_MANY_HEADERS,
@@ -47,6 +47,7 @@ t.test('every codec error code has an error fixture', async (t) => {
     ErrorCode.INVALID_CONTENT_LENGTH,
     ErrorCode.MISSING_NULL,
     ErrorCode.UNKNOWN_COMMAND,
+    ErrorCode.PADDING_TOO_LONG,
   ]);
   const covered = new Set(ERROR_FIXTURES.map((f) => f.code));
   for (const code of codec) t.ok(covered.has(code), code);
@@ -315,6 +316,32 @@ t.test('a flood of EOL heart-beats: one onHeartbeat call per chunk, each heart-b
   t.equal(d.heartbeats(), 8, 'a CRLF split across chunks is one heart-beat');
   t.same(d.frames.map((f) => f.body.toString()), ['a', 'b']);
   t.same(d.errors, []);
+});
+
+t.test('stray NULs between frames: skipped in linear time, not heart-beats, never buffered, bounded', async (t) => {
+  const c = collector();
+  const chunk = Buffer.alloc(64 * 1024);
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < 16; i++) {
+    c.parser.push(chunk); // 1 MiB of NUL: exactly the default maxPaddingBytes
+    t.equal(c.parser.bufferedBytes, 0, 'nothing buffered');
+  }
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  t.ok(ms < 1000, `took ${ms.toFixed(1)} ms`);
+  t.equal(c.heartbeats(), 0, 'a NUL is not a heart-beat');
+  t.same(c.errors, [], 'at the limit');
+  c.parser.push(bytes('\0'));
+  t.equal(c.errors[0]?.code, ErrorCode.PADDING_TOO_LONG, 'one byte over');
+  t.equal(c.errors.length, 1);
+
+  const d = collector({ limits: { maxPaddingBytes: 2 } });
+  for (let i = 0; i < 1000; i++) d.parser.push(bytes('\0\0\n')); // each EOL ends a run of NULs
+  d.parser.push(bytes('\0\0SEND\n\nx\0\0\0'));
+  t.same(d.errors, []);
+  t.equal(d.heartbeats(), 1000, 'the EOLs are heart-beats');
+  t.equal(d.frames.length, 1);
+  d.parser.push(bytes('\0'));
+  t.equal(d.errors[0]?.code, ErrorCode.PADDING_TOO_LONG, 'a frame starts a new run');
 });
 
 t.test('a throwing onHeartbeat leaves the parser consistent', async (t) => {

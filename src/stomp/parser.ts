@@ -7,6 +7,12 @@
  * input is invalid or exceeds a limit. After an error the parser is dead and
  * ignores further input.
  *
+ * Stray NULs between frames (an extra NUL after a frame's NUL, `\n\0` between
+ * frames: some clients send them) are skipped like the EOLs there, as
+ * RabbitMQ does. They are not heart-beats (the spec's heart-beat is an EOL,
+ * and `heartbeat_in` counts those only); a session's read timeout sees any
+ * byte anyway. A run of them is bounded by `maxPaddingBytes`.
+ *
  * Buffers by offset (like ws's Receiver): while a chunk holds whole frames the
  * parser works inside it and hands out `subarray` views (the body of a frame
  * that arrived in one chunk is a view of that chunk, with no copy). Only a
@@ -41,7 +47,7 @@ import { unescapeHeader } from './escape.js';
 export interface ParserLimits {
   /**
    * Bytes of one frame: command line, header lines, blank line and body
-   * (the terminating NUL and heart-beat EOLs are not counted).
+   * (the terminating NUL, heart-beat EOLs and padding NULs are not counted).
    */
   maxFrameBytes: number;
   /** Header lines in one frame (repeated headers count). */
@@ -50,6 +56,12 @@ export interface ParserLimits {
   maxHeaderLineBytes: number;
   /** Bytes of the command line, not counting its EOL. */
   maxCommandBytes: number;
+  /**
+   * Stray NUL bytes in a row between frames (skipped as padding). A frame or
+   * an EOL heart-beat ends the run; EOLs are not limited (an idle client
+   * heart-beats for as long as it stays connected).
+   */
+  maxPaddingBytes: number;
 }
 
 export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = Object.freeze({
@@ -57,6 +69,7 @@ export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = Object.freeze({
   maxHeaders: 64,
   maxHeaderLineBytes: 8192,
   maxCommandBytes: 32,
+  maxPaddingBytes: 1024 * 1024, // as much as the default maxFrameBytes
 });
 
 /** Where a parser reports what it found. */
@@ -132,7 +145,7 @@ export class FrameParser {
   private buf: Buffer = EMPTY;
   /** Owned backing buffer (null while `buf` is a borrowed chunk). */
   private store: Buffer | null = null;
-  /** Offset in `buf` of the first byte of the current frame (or of the next EOL). */
+  /** Offset in `buf` of the first byte of the current frame (or of the padding before it). */
   private start = 0;
   /** While `buf` is owned: the chunk its frame continues in, and how much of it was taken. */
   private tail: Buffer | null = null;
@@ -152,6 +165,8 @@ export class FrameParser {
   private bodyEnd = 0;
   private command: Command = 'SEND';
   private headers: Headers = NO_HEADERS;
+  /** NULs in the current run between frames (see maxPaddingBytes). */
+  private padding = 0;
 
   /**
    * `new FrameParser({ limits, version, onFrame, onError })`, or with the
@@ -178,7 +193,7 @@ export class FrameParser {
     this.versionValue = v;
   }
 
-  /** Bytes received but not yet part of an emitted frame or heart-beat. */
+  /** Bytes received but not yet part of an emitted frame or heart-beat, nor skipped. */
   get bufferedBytes(): number {
     return this.liveBytes + (this.tail === null ? 0 : this.tail.length - this.tailOff) + this.queuedBytes;
   }
@@ -255,8 +270,8 @@ export class FrameParser {
     const base = this.start;
     if (this.scanned === 0 && base < buf.length) {
       const first = buf[base];
-      if (first === LF || first === CR) {
-        const skipped = this.skipHeartbeats();
+      if (first === LF || first === NUL || first === CR) {
+        const skipped = this.skipPadding();
         if (skipped !== null) return skipped;
       }
       const done = this.fastHead();
@@ -319,27 +334,41 @@ export class FrameParser {
   }
 
   /**
-   * At a frame start: skip the run of EOLs there (STOMP 1.2: EOLs between
-   * frames are heart-beats) in one pass, and report them in one onHeartbeat
-   * call. Null when the first byte is not one (a CR whose LF is not in `buf`
-   * yet is left to the head scanner, which waits for the LF).
+   * At a frame start: skip the run of EOLs (STOMP 1.2: EOLs between frames
+   * are heart-beats) and stray NULs there in one pass, and report the EOLs in
+   * one onHeartbeat call. Null when the first byte is neither (a CR whose LF
+   * is not in `buf` yet is left to the head scanner, which waits for the LF).
+   * A NUL past `maxPaddingBytes` in a row stops the pass; the next one fails,
+   * after the EOLs before it were reported, as they would be byte by byte.
    */
-  private skipHeartbeats(): boolean | null {
+  private skipPadding(): boolean | null {
     const buf = this.buf;
     const from = this.start;
     const end = buf.length;
+    const max = this.limits.maxPaddingBytes;
+    let nuls = this.padding;
     let pos = from;
     let beats = 0;
     while (pos < end) {
       const b = buf[pos];
+      if (b === NUL) {
+        if (nuls === max) break;
+        nuls++;
+        pos++;
+        continue;
+      }
       if (b === LF) pos++;
       else if (b === CR && pos + 1 < end && buf[pos + 1] === LF) pos += 2; // STOMP 1.2: EOL is LF or CRLF
       else break;
       beats++;
+      nuls = 0;
     }
-    if (pos === from) return null;
+    if (pos === from) {
+      return buf[pos] === NUL ? this.fail(ErrorCode.PADDING_TOO_LONG, `more than ${max} NUL bytes between frames`) : null;
+    }
     this.start = pos; // consumed before the callback, which may throw or push
-    this.sink.onHeartbeat?.(beats);
+    this.padding = nuls;
+    if (beats > 0) this.sink.onHeartbeat?.(beats);
     return true;
   }
 
@@ -621,6 +650,7 @@ export class FrameParser {
     this.headEnd = 0;
     this.bodyEnd = 0;
     this.headers = NO_HEADERS;
+    this.padding = 0;
   }
 
   // --- errors --------------------------------------------------------------
