@@ -19,6 +19,7 @@ export const ErrorCode = {
   INVALID_CONTENT_LENGTH: 'STOMP_ERR_INVALID_CONTENT_LENGTH',
   MISSING_NULL: 'STOMP_ERR_MISSING_NULL',
   UNKNOWN_COMMAND: 'STOMP_ERR_UNKNOWN_COMMAND',
+  PADDING_TOO_LONG: 'STOMP_ERR_PADDING_TOO_LONG',
 
   // --- session protocol ----------------------------------------------------
   NOT_CONNECTED: 'STOMP_ERR_NOT_CONNECTED',
@@ -76,6 +77,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   [ErrorCode.INVALID_CONTENT_LENGTH]: { message: 'Invalid content-length header' },
   [ErrorCode.MISSING_NULL]: { message: 'Frame body not terminated by NULL' },
   [ErrorCode.UNKNOWN_COMMAND]: { message: 'Unknown command' },
+  [ErrorCode.PADDING_TOO_LONG]: { message: 'Too many NUL bytes between frames' },
 
   [ErrorCode.NOT_CONNECTED]: { message: 'Not connected' },
   [ErrorCode.ALREADY_CONNECTED]: { message: 'Already connected' },

@@ -22,7 +22,7 @@ function framesOf(data: Buffer): { frames: Frame[]; heartbeats: number; leftover
   const p = new FrameParser({
     limits: { maxFrameBytes: 64 * MiB },
     onFrame: (f) => frames.push(f),
-    onHeartbeat: () => heartbeats++,
+    onHeartbeat: (n) => (heartbeats += n),
     onError: (e) => {
       throw e;
     },

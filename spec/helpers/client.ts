@@ -38,8 +38,8 @@ export class RawClient {
         this.frames.push(f);
         this.wake();
       },
-      onHeartbeat: () => {
-        this.heartbeats++;
+      onHeartbeat: (n) => {
+        this.heartbeats += n;
         this.wake();
       },
       onError: (e) => {

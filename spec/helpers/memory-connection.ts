@@ -60,8 +60,8 @@ export class MemoryConnection implements Connection {
         }
         this.wake();
       },
-      onHeartbeat: () => {
-        this.heartbeats++;
+      onHeartbeat: (n) => {
+        this.heartbeats += n;
         this.wake();
       },
       onError: (e) => {

@@ -6,6 +6,7 @@
 import t from 'tap';
 import { ErrorCode } from '../../src/errors.js';
 import { DEFAULTS } from '../../src/config.js';
+import { DEFAULT_PARSER_LIMITS } from '../../src/stomp/parser.js';
 import { startCore, type CoreBroker, type MemoryConnection } from '../helpers/memory-connection.js';
 import { expectError, raw, type Asserts } from '../helpers/stomp-assert.js';
 
@@ -382,6 +383,32 @@ t.test('bounded send buffer: a session whose transport backs up is cut, the othe
   t.equal(body(await fast.next('MESSAGE')), 'x');
   await nextIsMarker(t, core, fast, '/topic/firehose');
   t.equal(core.broker.counters.errors.get(ErrorCode.SLOW_CONSUMER), 1);
+});
+
+t.test('stray NULs between frames are skipped (CONNECT NUL LF NUL SUBSCRIBE); a run past the limit is an ERROR', async (t) => {
+  const core = await startCore(t);
+  const c = core.open();
+  c.send(
+    raw('CONNECT', { 'accept-version': '1.2', host: 'localhost', login: 'padded', 'heart-beat': '0,0' }) +
+      '\n\0' +
+      raw('SUBSCRIBE', { id: 'p', destination: '/topic/padded', receipt: 'sub' }) +
+      '\0\0',
+  );
+  const connected = await c.next();
+  t.equal(connected.command, 'CONNECTED', 'CONNECTED, not an ERROR');
+  t.equal(connected.headers['user-name'], 'padded');
+  const receipt = await c.next();
+  t.equal(receipt.command, 'RECEIPT');
+  t.equal(receipt.headers['receipt-id'], 'sub', 'the SUBSCRIBE after the NULs was taken');
+  await core.broker.publish('/topic/padded', 'through');
+  const m = await c.next('MESSAGE');
+  t.equal(body(m), 'through');
+  t.equal(m.headers['subscription'], 'p', 'the subscription works');
+  t.equal(core.broker.counters.heartbeatsIn, 1, 'the LF is a heart-beat, the NULs are not');
+  t.notOk(c.ended, 'still connected');
+
+  c.send(Buffer.alloc(DEFAULT_PARSER_LIMITS.maxPaddingBytes + 1));
+  await expectError(t, c, ErrorCode.PADDING_TOO_LONG);
 });
 
 t.test('a session whose peer never completes the close is dropped after a grace period', async (t) => {

@@ -31,6 +31,7 @@ const CODEC_CODES = new Set<string>([
   ErrorCode.INVALID_CONTENT_LENGTH,
   ErrorCode.MISSING_NULL,
   ErrorCode.UNKNOWN_COMMAND,
+  ErrorCode.PADDING_TOO_LONG,
 ]);
 /** Limit errors may legitimately differ by split (whichever limit is seen first). */
 const LIMIT_CODES = new Set<string>([
@@ -53,6 +54,7 @@ function randomLimits(): Partial<ParserLimits> | undefined {
     maxHeaders: 1 + int(8),
     maxHeaderLineBytes: 2 + int(64),
     maxCommandBytes: 4 + int(16),
+    maxPaddingBytes: 1 + int(4),
   };
 }
 

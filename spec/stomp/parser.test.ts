@@ -13,17 +13,21 @@ function collector(opts: { limits?: ConstructorParameters<typeof FrameParser>[0]
   const frames: Frame[] = [];
   const errors: StompError[] = [];
   let heartbeats = 0;
+  let heartbeatCalls = 0;
   const parser = new FrameParser({
     limits: opts.limits,
     onFrame: (f) => frames.push(f),
-    onHeartbeat: () => heartbeats++,
+    onHeartbeat: (n) => {
+      heartbeats += n;
+      heartbeatCalls++;
+    },
     onError: (e) => errors.push(e),
   });
-  return { parser, frames, errors, heartbeats: () => heartbeats };
+  return { parser, frames, errors, heartbeats: () => heartbeats, heartbeatCalls: () => heartbeatCalls };
 }
 
 t.test('defaults', async (t) => {
-  t.same(DEFAULT_PARSER_LIMITS, { maxFrameBytes: MiB, maxHeaders: 64, maxHeaderLineBytes: 8192, maxCommandBytes: 32 });
+  t.same(DEFAULT_PARSER_LIMITS, { maxFrameBytes: MiB, maxHeaders: 64, maxHeaderLineBytes: 8192, maxCommandBytes: 32, maxPaddingBytes: MiB });
   t.ok(Object.isFrozen(DEFAULT_PARSER_LIMITS));
   const { parser } = collector();
   t.equal(parser.version, '1.2');
@@ -32,7 +36,7 @@ t.test('defaults', async (t) => {
 });
 
 t.test('every codec error code has an error fixture', async (t) => {
-  const codec = Object.values(ErrorCode).filter((c) => ERROR_TABLE[c] !== undefined).slice(0, 9);
+  const codec = Object.values(ErrorCode).filter((c) => ERROR_TABLE[c] !== undefined).slice(0, 10);
   t.same(codec, [
     ErrorCode.FRAME_TOO_LARGE,
     ErrorCode.TOO_MANY_HEADERS,
@@ -43,6 +47,7 @@ t.test('every codec error code has an error fixture', async (t) => {
     ErrorCode.INVALID_CONTENT_LENGTH,
     ErrorCode.MISSING_NULL,
     ErrorCode.UNKNOWN_COMMAND,
+    ErrorCode.PADDING_TOO_LONG,
   ]);
   const covered = new Set(ERROR_FIXTURES.map((f) => f.code));
   for (const code of codec) t.ok(covered.has(code), code);
@@ -292,6 +297,71 @@ t.test('byte-by-byte input stays linear (256 KiB frame)', async (t) => {
   t.equal(r2.frames[0]?.body.length, MiB / 4 - 16);
 });
 
+t.test('a flood of EOL heart-beats: one onHeartbeat call per chunk, each heart-beat counted, linear', async (t) => {
+  const c = collector();
+  const chunk = Buffer.alloc(64 * 1024, '\n');
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < 16; i++) c.parser.push(chunk); // 1 MiB of LF
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  t.equal(c.heartbeats(), MiB, 'every EOL is a heart-beat');
+  t.equal(c.heartbeatCalls(), 16, 'one call per chunk');
+  t.equal(c.parser.bufferedBytes, 0);
+  t.ok(ms < 1000, `took ${ms.toFixed(1)} ms`);
+
+  const d = collector();
+  d.parser.push(bytes('\r\n\n\r\n\nSEND\n\na\0\n\n\r'));
+  t.equal(d.heartbeats(), 6, 'LF and CRLF');
+  t.equal(d.heartbeatCalls(), 2, 'one call for each run between frames');
+  d.parser.push(bytes('\n\nSEND\n\nb\0'));
+  t.equal(d.heartbeats(), 8, 'a CRLF split across chunks is one heart-beat');
+  t.same(d.frames.map((f) => f.body.toString()), ['a', 'b']);
+  t.same(d.errors, []);
+});
+
+t.test('stray NULs between frames: skipped in linear time, not heart-beats, never buffered, bounded', async (t) => {
+  const c = collector();
+  const chunk = Buffer.alloc(64 * 1024);
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < 16; i++) {
+    c.parser.push(chunk); // 1 MiB of NUL: exactly the default maxPaddingBytes
+    t.equal(c.parser.bufferedBytes, 0, 'nothing buffered');
+  }
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  t.ok(ms < 1000, `took ${ms.toFixed(1)} ms`);
+  t.equal(c.heartbeats(), 0, 'a NUL is not a heart-beat');
+  t.same(c.errors, [], 'at the limit');
+  c.parser.push(bytes('\0'));
+  t.equal(c.errors[0]?.code, ErrorCode.PADDING_TOO_LONG, 'one byte over');
+  t.equal(c.errors.length, 1);
+
+  const d = collector({ limits: { maxPaddingBytes: 2 } });
+  for (let i = 0; i < 1000; i++) d.parser.push(bytes('\0\0\n')); // each EOL ends a run of NULs
+  d.parser.push(bytes('\0\0SEND\n\nx\0\0\0'));
+  t.same(d.errors, []);
+  t.equal(d.heartbeats(), 1000, 'the EOLs are heart-beats');
+  t.equal(d.frames.length, 1);
+  d.parser.push(bytes('\0'));
+  t.equal(d.errors[0]?.code, ErrorCode.PADDING_TOO_LONG, 'a frame starts a new run');
+});
+
+t.test('a throwing onHeartbeat leaves the parser consistent', async (t) => {
+  const seen: string[] = [];
+  let beats = 0;
+  const parser = new FrameParser({
+    onFrame: (f) => seen.push(f.body.toString()),
+    onHeartbeat(n) {
+      beats += n;
+      if (beats === 2) throw new Error('boom');
+    },
+    onError: t.fail,
+  });
+  t.throws(() => parser.push(bytes('\n\nSEND\n\na\0\nSEND\n\nb')), { message: 'boom' });
+  t.equal(parser.bufferedBytes, 'SEND\n\na\0\nSEND\n\nb'.length, 'the heart-beats are consumed, the rest kept');
+  parser.push(bytes('\0'));
+  t.same(seen, ['a', 'b']);
+  t.equal(beats, 3);
+});
+
 t.test('owned buffer shrinks after a large frame', async (t) => {
   const big = encodeFrame({ command: 'SEND', headers: {}, body: Buffer.alloc(200_000, 'x') });
   const next = bytes('SEND\n\npart');
@@ -313,8 +383,8 @@ t.test('a sink object and shared limits (one parser per connection, no closures 
     onFrame(f: Frame): void {
       this.frames.push(f);
     }
-    onHeartbeat(): void {
-      this.heartbeats++;
+    onHeartbeat(n: number): void {
+      this.heartbeats += n;
     }
     onError(e: StompError): void {
       this.errors.push(e);

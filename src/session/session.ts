@@ -156,9 +156,9 @@ export class Session implements FrameSink {
     this.process(frame);
   }
 
-  /** FrameSink: a heart-beat from this session's parser. */
-  onHeartbeat(): void {
-    this.host.count?.('heartbeat_in');
+  /** FrameSink: `count` heart-beats (consecutive EOLs) from this session's parser. */
+  onHeartbeat(count: number): void {
+    this.host.count?.('heartbeat_in', count);
   }
 
   /** FrameSink: the client sent something invalid (the parser is dead from here on). */

@@ -2,9 +2,16 @@
  * Incremental STOMP frame parser (pure, no I/O).
  *
  * Feed it byte chunks with `push()`; it calls `onFrame` for each complete
- * frame, `onHeartbeat` for each EOL between frames, and `onError` once with a
- * coded `StompError` when the input is invalid or exceeds a limit. After an
- * error the parser is dead and ignores further input.
+ * frame, `onHeartbeat` for the EOLs between frames (one call for a run of
+ * them, see FrameSink), and `onError` once with a coded `StompError` when the
+ * input is invalid or exceeds a limit. After an error the parser is dead and
+ * ignores further input.
+ *
+ * Stray NULs between frames (an extra NUL after a frame's NUL, `\n\0` between
+ * frames: some clients send them) are skipped like the EOLs there, as
+ * RabbitMQ does. They are not heart-beats (the spec's heart-beat is an EOL,
+ * and `heartbeat_in` counts those only); a session's read timeout sees any
+ * byte anyway. A run of them is bounded by `maxPaddingBytes`.
  *
  * Buffers by offset (like ws's Receiver): while a chunk holds whole frames the
  * parser works inside it and hands out `subarray` views (the body of a frame
@@ -40,7 +47,7 @@ import { unescapeHeader } from './escape.js';
 export interface ParserLimits {
   /**
    * Bytes of one frame: command line, header lines, blank line and body
-   * (the terminating NUL and heart-beat EOLs are not counted).
+   * (the terminating NUL, heart-beat EOLs and padding NULs are not counted).
    */
   maxFrameBytes: number;
   /** Header lines in one frame (repeated headers count). */
@@ -49,6 +56,12 @@ export interface ParserLimits {
   maxHeaderLineBytes: number;
   /** Bytes of the command line, not counting its EOL. */
   maxCommandBytes: number;
+  /**
+   * Stray NUL bytes in a row between frames (skipped as padding). A frame or
+   * an EOL heart-beat ends the run; EOLs are not limited (an idle client
+   * heart-beats for as long as it stays connected).
+   */
+  maxPaddingBytes: number;
 }
 
 export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = Object.freeze({
@@ -56,12 +69,18 @@ export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = Object.freeze({
   maxHeaders: 64,
   maxHeaderLineBytes: 8192,
   maxCommandBytes: 32,
+  maxPaddingBytes: 1024 * 1024, // as much as the default maxFrameBytes
 });
 
 /** Where a parser reports what it found. */
 export interface FrameSink {
   onFrame(frame: Frame): void;
-  onHeartbeat?(): void;
+  /**
+   * `count` (>= 1) heart-beats: EOLs between frames. Consecutive EOLs come in
+   * one call per chunk they arrive in, so a flood of EOLs costs a call per
+   * chunk, not per byte; the total does not depend on how input is chunked.
+   */
+  onHeartbeat?(count: number): void;
   onError(err: StompError): void;
 }
 
@@ -126,7 +145,7 @@ export class FrameParser {
   private buf: Buffer = EMPTY;
   /** Owned backing buffer (null while `buf` is a borrowed chunk). */
   private store: Buffer | null = null;
-  /** Offset in `buf` of the first byte of the current frame (or of the next EOL). */
+  /** Offset in `buf` of the first byte of the current frame (or of the padding before it). */
   private start = 0;
   /** While `buf` is owned: the chunk its frame continues in, and how much of it was taken. */
   private tail: Buffer | null = null;
@@ -146,6 +165,8 @@ export class FrameParser {
   private bodyEnd = 0;
   private command: Command = 'SEND';
   private headers: Headers = NO_HEADERS;
+  /** NULs in the current run between frames (see maxPaddingBytes). */
+  private padding = 0;
 
   /**
    * `new FrameParser({ limits, version, onFrame, onError })`, or with the
@@ -172,7 +193,7 @@ export class FrameParser {
     this.versionValue = v;
   }
 
-  /** Bytes received but not yet part of an emitted frame or heart-beat. */
+  /** Bytes received but not yet part of an emitted frame or heart-beat, nor skipped. */
   get bufferedBytes(): number {
     return this.liveBytes + (this.tail === null ? 0 : this.tail.length - this.tailOff) + this.queuedBytes;
   }
@@ -248,9 +269,11 @@ export class FrameParser {
     const buf = this.buf;
     const base = this.start;
     if (this.scanned === 0 && base < buf.length) {
-      // STOMP 1.2: EOLs between frames are heart-beats
-      if (buf[base] === LF) return this.heartbeat(1) === Line.Done;
-      if (buf[base] === CR && buf[base + 1] === LF) return this.heartbeat(2) === Line.Done;
+      const first = buf[base];
+      if (first === LF || first === NUL || first === CR) {
+        const skipped = this.skipPadding();
+        if (skipped !== null) return skipped;
+      }
       const done = this.fastHead();
       if (done !== null) return done;
     }
@@ -302,11 +325,51 @@ export class FrameParser {
     return false;
   }
 
+  /** A heart-beat whose EOL was split across chunks (CR, then LF): `bytes` long. */
   private heartbeat(bytes: number): Line {
     this.start += bytes;
     this.resetFrame();
-    this.sink.onHeartbeat?.();
+    this.sink.onHeartbeat?.(1);
     return Line.Done;
+  }
+
+  /**
+   * At a frame start: skip the run of EOLs (STOMP 1.2: EOLs between frames
+   * are heart-beats) and stray NULs there in one pass, and report the EOLs in
+   * one onHeartbeat call. Null when the first byte is neither (a CR whose LF
+   * is not in `buf` yet is left to the head scanner, which waits for the LF).
+   * A NUL past `maxPaddingBytes` in a row stops the pass; the next one fails,
+   * after the EOLs before it were reported, as they would be byte by byte.
+   */
+  private skipPadding(): boolean | null {
+    const buf = this.buf;
+    const from = this.start;
+    const end = buf.length;
+    const max = this.limits.maxPaddingBytes;
+    let nuls = this.padding;
+    let pos = from;
+    let beats = 0;
+    while (pos < end) {
+      const b = buf[pos];
+      if (b === NUL) {
+        if (nuls === max) break;
+        nuls++;
+        pos++;
+        continue;
+      }
+      if (b === LF) pos++;
+      else if (b === CR && pos + 1 < end && buf[pos + 1] === LF) pos += 2; // STOMP 1.2: EOL is LF or CRLF
+      else break;
+      beats++;
+      nuls = 0;
+    }
+    if (pos === from) {
+      return buf[pos] === NUL ? this.fail(ErrorCode.PADDING_TOO_LONG, `more than ${max} NUL bytes between frames`) : null;
+    }
+    this.start = pos; // consumed before the callback, which may throw or push
+    this.padding = nuls;
+    if (beats > 0) this.sink.onHeartbeat?.(beats);
+    return true;
   }
 
   /**
@@ -587,6 +650,7 @@ export class FrameParser {
     this.headEnd = 0;
     this.bodyEnd = 0;
     this.headers = NO_HEADERS;
+    this.padding = 0;
   }
 
   // --- errors --------------------------------------------------------------
