@@ -80,13 +80,14 @@ async function backends({ redisUrl, kafkaBrokers, prefix, producerConfig, consum
  * --kafka-stats (diagnostics): librdkafka's own statistics (statistics.interval.ms,
  * set through the producer/consumer config) of this node's producer and
  * consumer, read from their event.stats events. KafkaBus keeps its clients in
- * private fields; they are reached on this instance only.
+ * private fields of its parts (sender: BusProducer, receiver: BusConsumer);
+ * they are reached on this instance only.
  */
 const kafkaStats = { producer: null, consumer: null };
 async function watchKafkaStats(bus) {
-  const producer = await bus.producer?.catch(() => null);
+  const producer = await bus.sender?.client?.catch(() => null);
   producer?.on?.('event.stats', (e) => (kafkaStats.producer = JSON.parse(e.message)));
-  bus.consumer?.on?.('event.stats', (e) => (kafkaStats.consumer = JSON.parse(e.message)));
+  bus.receiver?.client?.on?.('event.stats', (e) => (kafkaStats.consumer = JSON.parse(e.message)));
 }
 
 /** Totals of one client's statistics: requests sent and received, messages, per broker summed. */
@@ -167,12 +168,14 @@ serveRole({
     broker = createBroker(opts, { env: false });
     const { port } = await broker.listen();
     await watchKafkaStats(broker.core.bus);
-    // Diagnostics: how often the bus commits offsets (KafkaBus.commit is private; counted on this instance).
+    // Diagnostics: how often the bus commits offsets (the CommitCoalescer of KafkaBus's private
+    // receiver; counted on this instance).
     const bus = broker.core.bus;
-    if (typeof bus.commit === 'function') {
-      const commit = bus.commit;
+    const commits = bus.receiver?.commits;
+    if (typeof commits?.commit === 'function') {
+      const commit = commits.commit;
       bus.__benchCommits = 0;
-      bus.commit = function (...args) {
+      commits.commit = function (...args) {
         bus.__benchCommits++;
         return commit.apply(this, args);
       };
