@@ -6,6 +6,8 @@ export interface TestBroker {
   broker: StompBroker;
   port: number;
   tcpPort: number | null;
+  /** The separate /metrics listener's port (metrics.port set), else null. */
+  metricsPort: number | null;
   url: string;
   /** http://127.0.0.1:<port> (for SockJS and plain HTTP requests). */
   httpUrl: string;
@@ -42,6 +44,7 @@ export async function startBroker(t: Teardown, options: BrokerOptions = {}, hook
     broker,
     port: addr.port,
     tcpPort: addr.tcpPort,
+    metricsPort: addr.metricsPort,
     url,
     httpUrl: `http://127.0.0.1:${addr.port}`,
     client,
