@@ -35,12 +35,18 @@
  *   the SockJS close frame, at once or on the next poll) and then reports the STOMP
  *   session closed right away: sockjs itself only emits `close` after its
  *   disconnect delay (5 s), which would hold up shutdown.
+ * - An xhr_send/jsonp_send body is read here, not by sockjs (which copies everything
+ *   received so far on every chunk: quadratic in the number of chunks): chunks are
+ *   kept and joined once, and past 2 x limits.maxWebSocketMessageBytes reading stops
+ *   at once with a 413 and the connection closes. sockjs then gets a stand-in request
+ *   that carries the body in one piece.
  * - No input flow control: sockjs has no pause/resume.
  * - Origin allow-list (config.allowedOrigins) applies to every SockJS request and
  *   upgrade that carries an Origin header (403 otherwise); like Spring, the iframe
  *   page is refused (404) when the allow-list is not `*`, which disables the
  *   iframe-based transports.
  */
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
@@ -81,7 +87,9 @@ export interface SockJSEndpoints {
 }
 
 // ---- the parts of sockjs 0.3.24 that @types/sockjs does not describe ----
-type RawHandler = (req: IncomingMessage, res: ServerResponse | Duplex, head?: Buffer) => boolean;
+/** What sockjs reads of a request: these fields, and a body as 'data' events then 'end' (expect_xhr, expect_form). */
+type SockJSRequest = Pick<IncomingMessage, 'url' | 'method' | 'headers' | 'httpVersion'> & EventEmitter;
+type RawHandler = (req: SockJSRequest, res: ServerResponse | Duplex, head?: Buffer) => boolean;
 interface SockJSServerInternal extends sockjs.Server {
   listener(opts?: Record<string, unknown>): { handler: RawHandler };
 }
@@ -99,7 +107,7 @@ type SockJSConn = sockjs.Connection & { _session?: SockJSSessionInternal };
 
 /** Transports whose request registers as the receiving side of a session (and may open it). */
 const RECEIVING = new Set(['websocket', 'xhr', 'xhr_streaming', 'eventsource', 'htmlfile', 'jsonp']);
-/** Transports whose request body sockjs buffers whole. */
+/** Transports whose request carries client messages in its body. */
 const SENDING = new Set(['xhr_send', 'jsonp_send']);
 
 function sockjsLevel(severity: string): 'debug' | 'info' | 'warn' | 'error' | 'trace' {
@@ -117,6 +125,72 @@ function rawReply(res: ServerResponse, status: number, body: string): void {
 
 function rawUpgradeReply(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/**
+ * Read a request body whole: its chunks kept as they come and joined once at the end
+ * (sockjs itself would copy everything received so far on every chunk: quadratic).
+ * Past `max` bytes it stops reading at once and calls `tooLarge`; `gone` if the
+ * request goes away before its end.
+ */
+function readBody(req: IncomingMessage, max: number, on: { body(b: Buffer): void; tooLarge(bytes: number): void; gone(): void }): void {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  let settled = false;
+  const settle = (): void => {
+    settled = true;
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('close', onClose);
+  };
+  const onData = (chunk: Buffer): void => {
+    n += chunk.length;
+    if (n <= max) return void chunks.push(chunk);
+    settle();
+    chunks.length = 0;
+    req.pause();
+    on.tooLarge(n);
+  };
+  const onEnd = (): void => {
+    settle();
+    on.body(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n));
+  };
+  const onClose = (): void => {
+    if (settled) return;
+    settle();
+    on.gone();
+  };
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('close', onClose);
+}
+
+/**
+ * What sockjs gets for a sending request whose body was already read: the request's
+ * fields, and the body as ONE 'data' event then 'end' (`deliver()`, once sockjs's
+ * handler has registered its listeners).
+ */
+class ReadRequest extends EventEmitter {
+  readonly url: string | undefined;
+  readonly method: string | undefined;
+  readonly headers: IncomingMessage['headers'];
+  readonly httpVersion: string;
+
+  constructor(
+    req: IncomingMessage,
+    private readonly body: Buffer,
+  ) {
+    super();
+    this.url = req.url;
+    this.method = req.method;
+    this.headers = req.headers;
+    this.httpVersion = req.httpVersion;
+  }
+
+  deliver(): void {
+    if (this.body.length > 0) this.emit('data', this.body);
+    this.emit('end');
+  }
 }
 
 /** `/ws/000/abc/xhr` -> { key: '/ws/000/abc', transport: 'xhr' }; null for other paths. */
@@ -196,6 +270,33 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
   for (const endpoint of cfg.endpoints) {
     const handler = server.listener({ prefix: endpoint }).handler;
 
+    /** Hand a request to sockjs; `then` runs once its handler has taken it (registered its listeners). */
+    const dispatch = (req: SockJSRequest, res: ServerResponse, then?: () => void): void => {
+      try {
+        if (!handler(req, res)) rawReply(res, 404, 'Not Found');
+        else then?.();
+      } catch (err) {
+        log.error({ err }, 'sockjs handler failed');
+        rawReply(res, 500, 'Internal Server Error');
+      }
+    };
+
+    /** Read a sending request's body (bounded), then hand it to sockjs in one piece. */
+    const readSend = (req: IncomingMessage, res: ServerResponse, pathname: string): void => {
+      readBody(req, maxSendBytes, {
+        body(body) {
+          const read = new ReadRequest(req, body);
+          dispatch(read, res, () => read.deliver());
+        },
+        tooLarge(bytes) {
+          log.info({ path: pathname, bytes }, 'sockjs send refused: body too large');
+          // Connection: close: Node closes the connection once the answer is out, unread.
+          rawReply(res, 413, 'Payload Too Large');
+        },
+        gone: () => undefined, // the client went away: nothing to answer
+      });
+    };
+
     const onRequest = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
       reply.hijack();
       done();
@@ -215,31 +316,16 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
       if (sp && RECEIVING.has(sp.transport) && !live.has(sp.key) && !broker.accepting)
         return rawReply(res, 503, 'Service Unavailable');
       if (sub === '/info' && !broker.accepting) return rawReply(res, 503, 'Service Unavailable');
-      if (sp && SENDING.has(sp.transport)) {
+      if (sp && SENDING.has(sp.transport) && req.method === 'POST') {
         const declared = Number(req.headers['content-length'] ?? 0);
         if (declared > maxSendBytes) return rawReply(res, 413, 'Payload Too Large');
+        return readSend(req, res, pathname);
       }
       if (sp && RECEIVING.has(sp.transport)) remember(sp.key, req);
-      try {
-        if (!handler(req, res)) rawReply(res, 404, 'Not Found');
-      } catch (err) {
-        log.error({ err }, 'sockjs handler failed');
-        rawReply(res, 500, 'Internal Server Error');
-      }
-      if (sp && SENDING.has(sp.transport)) {
-        // sockjs buffers the whole body before parsing it: bound it.
-        let n = 0;
-        req.on('data', (chunk: Buffer) => {
-          n += chunk.length;
-          if (n > maxSendBytes) {
-            log.info({ path: pathname, bytes: n }, 'sockjs send refused: body too large');
-            req.destroy();
-          }
-        });
-      }
+      dispatch(req, res);
     };
 
-    // `onRequest` runs before body parsing, so sockjs reads the request body itself.
+    // `onRequest` runs before body parsing: the body is still unread (readSend reads it, or sockjs).
     const route = {
       method: ['GET', 'POST', 'OPTIONS'] as Array<'GET' | 'POST' | 'OPTIONS'>,
       onRequest,
