@@ -40,7 +40,13 @@
  *   kept and joined once, and past 2 x limits.maxWebSocketMessageBytes reading stops
  *   at once with a 413 and the connection closes. sockjs then gets a stand-in request
  *   that carries the body in one piece.
- * - No input flow control: sockjs has no pause/resume.
+ * - Input flow control (the session pauses input behind a slow /app handler, as it
+ *   does WebSocket and TCP; sockjs itself has no pause/resume): a session's sending
+ *   requests are read one at a time in arrival order, and while it is paused none is
+ *   read or answered: they wait unread (back-pressure on a client that sends one at a
+ *   time, as sockjs-client does); at most MAX_WAITING_SENDS wait, more get 503. On
+ *   the websocket transport the socket is unpiped from faye-websocket's parser and
+ *   paused. Resume lets them through in order; end()/destroy() resume first.
  * - Origin allow-list (config.allowedOrigins) applies to every SockJS request and
  *   upgrade that carries an Origin header (403 otherwise); like Spring, the iframe
  *   page is refused (404) when the allow-list is not `*`, which disables the
@@ -95,7 +101,11 @@ interface SockJSServerInternal extends sockjs.Server {
 }
 interface SockJSReceiverInternal {
   protocol?: string;
-  connection?: { writableLength?: number; destroy?(): void; once?(ev: 'close', fn: () => void): unknown } | null;
+  /** websocket transport: the upgraded socket, piped into faye-websocket's parser (`ws._driver.io`). */
+  connection?: Duplex | null;
+  ws?: { _driver?: { io?: NodeJS.WritableStream } } | null;
+  /** websocket transport: runs when no pong came within 10 s of sockjs's ping; closes the session. */
+  heartbeat_timeout?: () => void;
   response?: { socket?: { writableLength?: number; destroy?(): void } | null } | null;
 }
 interface SockJSSessionInternal {
@@ -109,6 +119,12 @@ type SockJSConn = sockjs.Connection & { _session?: SockJSSessionInternal };
 const RECEIVING = new Set(['websocket', 'xhr', 'xhr_streaming', 'eventsource', 'htmlfile', 'jsonp']);
 /** Transports whose request carries client messages in its body. */
 const SENDING = new Set(['xhr_send', 'jsonp_send']);
+/**
+ * Sending requests one SockJS session may have waiting behind the one being read
+ * (while its input is paused, or behind a slow body). sockjs-client sends one at a
+ * time; more are refused (503) unread.
+ */
+const MAX_WAITING_SENDS = 4;
 
 function sockjsLevel(severity: string): 'debug' | 'info' | 'warn' | 'error' | 'trace' {
   if (severity === 'error') return 'error';
@@ -193,6 +209,52 @@ class ReadRequest extends EventEmitter {
   }
 }
 
+/**
+ * Input flow control for the HTTP sending transports (xhr_send, jsonp_send) of one
+ * SockJS session: its requests are read and handed to sockjs one at a time, in
+ * arrival order, and none while the session is paused; the waiting ones stay unread
+ * (at most MAX_WAITING_SENDS).
+ */
+class SendQueue {
+  private paused = false;
+  /** A request is being read (or handed over). */
+  private running = false;
+  private readonly waiting: Array<(done: () => void) => void> = [];
+
+  /** Queue a request: `run` reads it, hands it over and then calls `done`. False (not queued) when too many wait. */
+  add(run: (done: () => void) => void, res: ServerResponse): boolean {
+    if (this.waiting.length >= MAX_WAITING_SENDS) return false;
+    this.waiting.push(run);
+    // A client that gives up on a waiting request frees its place.
+    res.once('close', () => {
+      const i = this.waiting.indexOf(run);
+      if (i >= 0) this.waiting.splice(i, 1);
+    });
+    this.pump();
+    return true;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.running && !this.paused && this.waiting.length > 0) {
+      const run = this.waiting.shift()!;
+      this.running = true;
+      run(() => {
+        this.running = false;
+        this.pump();
+      });
+    }
+  }
+}
+
 /** `/ws/000/abc/xhr` -> { key: '/ws/000/abc', transport: 'xhr' }; null for other paths. */
 function sessionPath(endpoint: string, pathname: string): { key: string; transport: string } | null {
   if (!pathname.startsWith(endpoint + '/')) return null;
@@ -225,6 +287,8 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
   const opening = new Map<string, { req: IncomingMessage; timer: NodeJS.Timeout }>();
   /** Session paths with a live connection (later polls of these are not recorded). */
   const live = new Set<string>();
+  /** The sending requests of each live session path. */
+  const sends = new Map<string, SendQueue>();
   const conns = new Set<SockJSConn>();
 
   const remember = (key: string, req: IncomingMessage): void => {
@@ -239,6 +303,7 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
     const endpoint = cfg.endpoints.find((e) => sconn.prefix === e) ?? sconn.prefix;
     const sp = sessionPath(endpoint, sconn.pathname ?? '');
     let request: IncomingMessage | undefined;
+    const queue = new SendQueue();
     if (sp) {
       const o = opening.get(sp.key);
       if (o) {
@@ -247,12 +312,17 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
         request = o.req;
       }
       live.add(sp.key);
+      sends.set(sp.key, queue);
     }
     conns.add(sconn);
-    const session = openSockJS(broker, sconn, request);
+    const session = openSockJS(broker, sconn, request, queue);
     sconn.on('close', () => {
       conns.delete(sconn);
-      if (sp) live.delete(sp.key);
+      if (sp) {
+        live.delete(sp.key);
+        if (sends.get(sp.key) === queue) sends.delete(sp.key);
+      }
+      queue.resume(); // whatever still waits goes to sockjs, which answers for a closed session
       session.transportClosed();
     });
     // A SockJS session over the websocket transport cannot be resumed by another
@@ -282,18 +352,20 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
     };
 
     /** Read a sending request's body (bounded), then hand it to sockjs in one piece. */
-    const readSend = (req: IncomingMessage, res: ServerResponse, pathname: string): void => {
+    const readSend = (req: IncomingMessage, res: ServerResponse, pathname: string, done: () => void): void => {
       readBody(req, maxSendBytes, {
         body(body) {
           const read = new ReadRequest(req, body);
           dispatch(read, res, () => read.deliver());
+          done();
         },
         tooLarge(bytes) {
           log.info({ path: pathname, bytes }, 'sockjs send refused: body too large');
           // Connection: close: Node closes the connection once the answer is out, unread.
           rawReply(res, 413, 'Payload Too Large');
+          done();
         },
-        gone: () => undefined, // the client went away: nothing to answer
+        gone: done,
       });
     };
 
@@ -319,7 +391,14 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
       if (sp && SENDING.has(sp.transport) && req.method === 'POST') {
         const declared = Number(req.headers['content-length'] ?? 0);
         if (declared > maxSendBytes) return rawReply(res, 413, 'Payload Too Large');
-        return readSend(req, res, pathname);
+        const queue = sends.get(sp.key);
+        // No live session (unknown, or not open yet): sockjs answers; nothing to hold.
+        if (!queue) return readSend(req, res, pathname, () => undefined);
+        if (!queue.add((done) => readSend(req, res, pathname, done), res)) {
+          log.info({ path: pathname }, 'sockjs send refused: too many waiting');
+          rawReply(res, 503, 'Service Unavailable');
+        }
+        return;
       }
       if (sp && RECEIVING.has(sp.transport)) remember(sp.key, req);
       dispatch(req, res);
@@ -399,9 +478,37 @@ function dropNow(sconn: SockJSConn): void {
   unrefTimer(sconn);
 }
 
+/**
+ * Stop reading the socket of a session on the websocket transport. It is unpiped from
+ * faye-websocket's parser, not only paused: the pipe would resume it on the parser's
+ * next 'drain' (whenever output backpressure eases). Returns the undo, or null when
+ * the session is not on the websocket transport.
+ */
+function pauseWebSocket(sconn: SockJSConn): (() => void) | null {
+  const recv = sconn._session?.recv;
+  const socket = recv?.connection;
+  const io = recv?.ws?._driver?.io;
+  if (recv?.protocol !== 'websocket' || !socket || !io) return null;
+  socket.unpipe(io);
+  // The pong to sockjs's ping cannot be read meanwhile: no heartbeat timeout while paused.
+  recv.heartbeat_timeout = () => undefined;
+  return () => {
+    delete recv.heartbeat_timeout;
+    if (!socket.destroyed) socket.pipe(io);
+  };
+}
+
 /** The adapter: one SockJS connection -> one broker session. */
-function openSockJS(broker: Broker, sconn: SockJSConn, request: IncomingMessage | undefined) {
+function openSockJS(broker: Broker, sconn: SockJSConn, request: IncomingMessage | undefined, sends: SendQueue) {
   let session: ReturnType<Broker['openSession']> | null = null;
+  /** Undoes the pause of the websocket transport's socket (null when not paused). */
+  let unpauseSocket: (() => void) | null = null;
+  const resume = (): void => {
+    sends.resume();
+    const undo = unpauseSocket;
+    unpauseSocket = null;
+    undo?.();
+  };
   const closedSoon = (): void => {
     setImmediate(() => session?.transportClosed());
   };
@@ -422,15 +529,23 @@ function openSockJS(broker: Broker, sconn: SockJSConn, request: IncomingMessage 
       return n + (receivingSocket(sconn)?.writableLength ?? 0);
     },
     end() {
+      // Closing needs the peer's input again (faye reads the close handshake); held sends get their answer.
+      resume();
       // sockjs flushes what is queued before its close frame (now, or on the next poll).
       closeWith(sconn, 1000, 'Normal closure');
       unrefTimer(sconn);
       closedSoon();
     },
     destroy() {
+      resume();
       dropNow(sconn);
       closedSoon();
     },
+    pause() {
+      sends.pause();
+      unpauseSocket ??= pauseWebSocket(sconn);
+    },
+    resume,
   };
   session = broker.openSession(conn);
   const s = session;
