@@ -9,7 +9,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { FrameParser } from '../../src/stomp/parser.js';
 import type { Frame } from '../../src/stomp/frame.js';
 import { RawClient } from '../helpers/client.js';
-import { startBroker } from '../helpers/broker.js';
+import { blockingHandler, startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -165,15 +165,7 @@ t.test('default message size: at least 1 MiB, and a ~1 MiB frame goes through', 
 t.test('a client is not timed out for heart-beats the server did not read while it paused input behind a slow handler', async (t) => {
   // The server expects a heart-beat every 100 ms (window 100 × graceFactor); the client sends one every 40 ms.
   const b = await startBroker(t, { heartbeat: { outgoingMs: 0, incomingMs: 100 } });
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  t.teardown(() => release());
-  let started!: () => void;
-  const handlerStarted = new Promise<void>((r) => (started = r));
-  b.broker.handle('/slow', async () => {
-    started();
-    await gate;
-  });
+  const { release, started: handlerStarted } = blockingHandler(t, b.broker, '/slow');
   const c = await RawClient.ws(`${b.url}/ws`);
   await c.connect({ login: 'patient', 'heart-beat': '40,0' });
   const beats = setInterval(() => c.sendText('\n'), 40);

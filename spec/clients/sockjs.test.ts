@@ -4,40 +4,12 @@
  * see, and legacy stompjs 2.3.3 + sockjs-client 1.6 over every transport it uses
  * in Node (websocket, xhr-streaming, xhr-polling) with heart-beats.
  */
-import http from 'node:http';
 import t from 'tap';
 import WebSocket from 'ws';
 import type { AuthContext } from '../../src/index.js';
 import { startBroker } from '../helpers/broker.js';
+import { request } from '../helpers/http.js';
 import { legacyStompjs } from './adapters.js';
-
-interface HttpResult {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** One plain HTTP request (no fetch: it must be able to send any Origin/Cookie header). */
-function request(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; readMs?: number } = {}): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers ?? {} }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      const done = (): void => resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-      // Streaming responses never end: give up reading after readMs.
-      const timer = opts.readMs ? setTimeout(() => (req.destroy(), done()), opts.readMs) : null;
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        if (timer) clearTimeout(timer);
-        done();
-      });
-      res.on('error', () => undefined);
-    });
-    req.on('error', (err) => (opts.readMs ? undefined : reject(err)));
-    req.setTimeout(5000, () => req.destroy(new Error(`timeout ${url}`)));
-    req.end(opts.body);
-  });
-}
 
 /** Open a WebSocket; resolve with it (and its first message) or with the HTTP status of a refused upgrade. */
 function wsOpen(url: string, opts: { protocols?: string[]; origin?: string } = {}): Promise<{ ws?: WebSocket; first?: string; status?: number }> {

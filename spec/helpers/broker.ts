@@ -55,3 +55,17 @@ export async function startBroker(t: Teardown, options: BrokerOptions = {}, hook
     },
   };
 }
+
+/** An /app handler at `path` that blocks until `release()` (at the latest at teardown); `started` resolves when it is first called. */
+export function blockingHandler(t: Teardown, broker: StompBroker, path: string): { release: () => void; started: Promise<void> } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  t.teardown(() => release());
+  let start!: () => void;
+  const started = new Promise<void>((r) => (start = r));
+  broker.handle(path, async () => {
+    start();
+    await gate;
+  });
+  return { release, started };
+}

@@ -35,12 +35,24 @@
  *   the SockJS close frame, at once or on the next poll) and then reports the STOMP
  *   session closed right away: sockjs itself only emits `close` after its
  *   disconnect delay (5 s), which would hold up shutdown.
- * - No input flow control: sockjs has no pause/resume.
+ * - An xhr_send/jsonp_send body is read here, not by sockjs (which copies everything
+ *   received so far on every chunk: quadratic in the number of chunks): chunks are
+ *   kept and joined once, and past 2 x limits.maxWebSocketMessageBytes reading stops
+ *   at once with a 413 and the connection closes. sockjs then gets a stand-in request
+ *   that carries the body in one piece.
+ * - Input flow control (the session pauses input behind a slow /app handler, as it
+ *   does WebSocket and TCP; sockjs itself has no pause/resume): a session's sending
+ *   requests are read one at a time in arrival order, and while it is paused none is
+ *   read or answered: they wait unread (back-pressure on a client that sends one at a
+ *   time, as sockjs-client does); at most MAX_WAITING_SENDS wait, more get 503. On
+ *   the websocket transport the socket is unpiped from faye-websocket's parser and
+ *   paused. Resume lets them through in order; end()/destroy() resume first.
  * - Origin allow-list (transport/origin.ts) applies to every SockJS request and
  *   upgrade that carries an Origin header (403 otherwise); like Spring, the iframe
  *   page is refused (404) when the allow-list is not `*`, which disables the
  *   iframe-based transports.
  */
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
@@ -82,13 +94,19 @@ export interface SockJSEndpoints {
 }
 
 // ---- the parts of sockjs 0.3.24 that @types/sockjs does not describe ----
-type RawHandler = (req: IncomingMessage, res: ServerResponse | Duplex, head?: Buffer) => boolean;
+/** What sockjs reads of a request: these fields, and a body as 'data' events then 'end' (expect_xhr, expect_form). */
+type SockJSRequest = Pick<IncomingMessage, 'url' | 'method' | 'headers' | 'httpVersion'> & EventEmitter;
+type RawHandler = (req: SockJSRequest, res: ServerResponse | Duplex, head?: Buffer) => boolean;
 interface SockJSServerInternal extends sockjs.Server {
   listener(opts?: Record<string, unknown>): { handler: RawHandler };
 }
 interface SockJSReceiverInternal {
   protocol?: string;
-  connection?: { writableLength?: number; destroy?(): void; once?(ev: 'close', fn: () => void): unknown } | null;
+  /** websocket transport: the upgraded socket, piped into faye-websocket's parser (`ws._driver.io`). */
+  connection?: Duplex | null;
+  ws?: { _driver?: { io?: NodeJS.WritableStream } } | null;
+  /** websocket transport: runs when no pong came within 10 s of sockjs's ping; closes the session. */
+  heartbeat_timeout?: () => void;
   response?: { socket?: { writableLength?: number; destroy?(): void } | null } | null;
 }
 interface SockJSSessionInternal {
@@ -100,8 +118,14 @@ type SockJSConn = sockjs.Connection & { _session?: SockJSSessionInternal };
 
 /** Transports whose request registers as the receiving side of a session (and may open it). */
 const RECEIVING = new Set(['websocket', 'xhr', 'xhr_streaming', 'eventsource', 'htmlfile', 'jsonp']);
-/** Transports whose request body sockjs buffers whole. */
+/** Transports whose request carries client messages in its body. */
 const SENDING = new Set(['xhr_send', 'jsonp_send']);
+/**
+ * Sending requests one SockJS session may have waiting behind the one being read
+ * (while its input is paused, or behind a slow body). sockjs-client sends one at a
+ * time; more are refused (503) unread.
+ */
+const MAX_WAITING_SENDS = 4;
 
 function sockjsLevel(severity: string): 'debug' | 'info' | 'warn' | 'error' | 'trace' {
   if (severity === 'error') return 'error';
@@ -118,6 +142,118 @@ function rawReply(res: ServerResponse, status: number, body: string): void {
 
 function rawUpgradeReply(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/**
+ * Read a request body whole: its chunks kept as they come and joined once at the end
+ * (sockjs itself would copy everything received so far on every chunk: quadratic).
+ * Past `max` bytes it stops reading at once and calls `tooLarge`; `gone` if the
+ * request goes away before its end.
+ */
+function readBody(req: IncomingMessage, max: number, on: { body(b: Buffer): void; tooLarge(bytes: number): void; gone(): void }): void {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  let settled = false;
+  const settle = (): void => {
+    settled = true;
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('close', onClose);
+  };
+  const onData = (chunk: Buffer): void => {
+    n += chunk.length;
+    if (n <= max) return void chunks.push(chunk);
+    settle();
+    chunks.length = 0;
+    req.pause();
+    on.tooLarge(n);
+  };
+  const onEnd = (): void => {
+    settle();
+    on.body(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n));
+  };
+  const onClose = (): void => {
+    if (settled) return;
+    settle();
+    on.gone();
+  };
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('close', onClose);
+}
+
+/**
+ * What sockjs gets for a sending request whose body was already read: the request's
+ * fields, and the body as ONE 'data' event then 'end' (`deliver()`, once sockjs's
+ * handler has registered its listeners).
+ */
+class ReadRequest extends EventEmitter {
+  readonly url: string | undefined;
+  readonly method: string | undefined;
+  readonly headers: IncomingMessage['headers'];
+  readonly httpVersion: string;
+
+  constructor(
+    req: IncomingMessage,
+    private readonly body: Buffer,
+  ) {
+    super();
+    this.url = req.url;
+    this.method = req.method;
+    this.headers = req.headers;
+    this.httpVersion = req.httpVersion;
+  }
+
+  deliver(): void {
+    if (this.body.length > 0) this.emit('data', this.body);
+    this.emit('end');
+  }
+}
+
+/**
+ * Input flow control for the HTTP sending transports (xhr_send, jsonp_send) of one
+ * SockJS session: its requests are read and handed to sockjs one at a time, in
+ * arrival order, and none while the session is paused; the waiting ones stay unread
+ * (at most MAX_WAITING_SENDS).
+ */
+class SendQueue {
+  private paused = false;
+  /** A request is being read (or handed over). */
+  private running = false;
+  private readonly waiting: Array<(done: () => void) => void> = [];
+
+  /** Queue a request: `run` reads it, hands it over and then calls `done`. False (not queued) when too many wait. */
+  add(run: (done: () => void) => void, res: ServerResponse): boolean {
+    if (this.waiting.length >= MAX_WAITING_SENDS) return false;
+    this.waiting.push(run);
+    // A client that gives up on a waiting request frees its place.
+    res.once('close', () => {
+      const i = this.waiting.indexOf(run);
+      if (i >= 0) this.waiting.splice(i, 1);
+    });
+    this.pump();
+    return true;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.running && !this.paused && this.waiting.length > 0) {
+      const run = this.waiting.shift()!;
+      this.running = true;
+      run(() => {
+        this.running = false;
+        this.pump();
+      });
+    }
+  }
 }
 
 /** `/ws/000/abc/xhr` -> { key: '/ws/000/abc', transport: 'xhr' }; null for other paths. */
@@ -152,6 +288,8 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
   const opening = new Map<string, { req: IncomingMessage; timer: NodeJS.Timeout }>();
   /** Session paths with a live connection (later polls of these are not recorded). */
   const live = new Set<string>();
+  /** The sending requests of each live session path. */
+  const sends = new Map<string, SendQueue>();
   const conns = new Set<SockJSConn>();
 
   const remember = (key: string, req: IncomingMessage): void => {
@@ -166,6 +304,7 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
     const endpoint = cfg.endpoints.find((e) => sconn.prefix === e) ?? sconn.prefix;
     const sp = sessionPath(endpoint, sconn.pathname ?? '');
     let request: IncomingMessage | undefined;
+    const queue = new SendQueue();
     if (sp) {
       const o = opening.get(sp.key);
       if (o) {
@@ -174,12 +313,17 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
         request = o.req;
       }
       live.add(sp.key);
+      sends.set(sp.key, queue);
     }
     conns.add(sconn);
-    const session = openSockJS(broker, sconn, request);
+    const session = openSockJS(broker, sconn, request, queue);
     sconn.on('close', () => {
       conns.delete(sconn);
-      if (sp) live.delete(sp.key);
+      if (sp) {
+        live.delete(sp.key);
+        if (sends.get(sp.key) === queue) sends.delete(sp.key);
+      }
+      queue.resume(); // whatever still waits goes to sockjs, which answers for a closed session
       session.transportClosed();
     });
     // A SockJS session over the websocket transport cannot be resumed by another
@@ -196,6 +340,35 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
 
   for (const endpoint of cfg.endpoints) {
     const handler = server.listener({ prefix: endpoint }).handler;
+
+    /** Hand a request to sockjs; `then` runs once its handler has taken it (registered its listeners). */
+    const dispatch = (req: SockJSRequest, res: ServerResponse, then?: () => void): void => {
+      try {
+        if (!handler(req, res)) rawReply(res, 404, 'Not Found');
+        else then?.();
+      } catch (err) {
+        log.error({ err }, 'sockjs handler failed');
+        rawReply(res, 500, 'Internal Server Error');
+      }
+    };
+
+    /** Read a sending request's body (bounded), then hand it to sockjs in one piece. */
+    const readSend = (req: IncomingMessage, res: ServerResponse, pathname: string, done: () => void): void => {
+      readBody(req, maxSendBytes, {
+        body(body) {
+          const read = new ReadRequest(req, body);
+          dispatch(read, res, () => read.deliver());
+          done();
+        },
+        tooLarge(bytes) {
+          log.info({ path: pathname, bytes }, 'sockjs send refused: body too large');
+          // Connection: close: Node closes the connection once the answer is out, unread.
+          rawReply(res, 413, 'Payload Too Large');
+          done();
+        },
+        gone: done,
+      });
+    };
 
     const onRequest = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
       reply.hijack();
@@ -216,31 +389,23 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
       if (sp && RECEIVING.has(sp.transport) && !live.has(sp.key) && !broker.accepting)
         return rawReply(res, 503, 'Service Unavailable');
       if (sub === '/info' && !broker.accepting) return rawReply(res, 503, 'Service Unavailable');
-      if (sp && SENDING.has(sp.transport)) {
+      if (sp && SENDING.has(sp.transport) && req.method === 'POST') {
         const declared = Number(req.headers['content-length'] ?? 0);
         if (declared > maxSendBytes) return rawReply(res, 413, 'Payload Too Large');
+        const queue = sends.get(sp.key);
+        // No live session (unknown, or not open yet): sockjs answers; nothing to hold.
+        if (!queue) return readSend(req, res, pathname, () => undefined);
+        if (!queue.add((done) => readSend(req, res, pathname, done), res)) {
+          log.info({ path: pathname }, 'sockjs send refused: too many waiting');
+          rawReply(res, 503, 'Service Unavailable');
+        }
+        return;
       }
       if (sp && RECEIVING.has(sp.transport)) remember(sp.key, req);
-      try {
-        if (!handler(req, res)) rawReply(res, 404, 'Not Found');
-      } catch (err) {
-        log.error({ err }, 'sockjs handler failed');
-        rawReply(res, 500, 'Internal Server Error');
-      }
-      if (sp && SENDING.has(sp.transport)) {
-        // sockjs buffers the whole body before parsing it: bound it.
-        let n = 0;
-        req.on('data', (chunk: Buffer) => {
-          n += chunk.length;
-          if (n > maxSendBytes) {
-            log.info({ path: pathname, bytes: n }, 'sockjs send refused: body too large');
-            req.destroy();
-          }
-        });
-      }
+      dispatch(req, res);
     };
 
-    // `onRequest` runs before body parsing, so sockjs reads the request body itself.
+    // `onRequest` runs before body parsing: the body is still unread (readSend reads it, or sockjs).
     const route = {
       method: ['GET', 'POST', 'OPTIONS'] as Array<'GET' | 'POST' | 'OPTIONS'>,
       onRequest,
@@ -314,9 +479,37 @@ function dropNow(sconn: SockJSConn): void {
   unrefTimer(sconn);
 }
 
+/**
+ * Stop reading the socket of a session on the websocket transport. It is unpiped from
+ * faye-websocket's parser, not only paused: the pipe would resume it on the parser's
+ * next 'drain' (whenever output backpressure eases). Returns the undo, or null when
+ * the session is not on the websocket transport.
+ */
+function pauseWebSocket(sconn: SockJSConn): (() => void) | null {
+  const recv = sconn._session?.recv;
+  const socket = recv?.connection;
+  const io = recv?.ws?._driver?.io;
+  if (recv?.protocol !== 'websocket' || !socket || !io) return null;
+  socket.unpipe(io);
+  // The pong to sockjs's ping cannot be read meanwhile: no heartbeat timeout while paused.
+  recv.heartbeat_timeout = () => undefined;
+  return () => {
+    delete recv.heartbeat_timeout;
+    if (!socket.destroyed) socket.pipe(io);
+  };
+}
+
 /** The adapter: one SockJS connection -> one broker session. */
-function openSockJS(broker: Broker, sconn: SockJSConn, request: IncomingMessage | undefined) {
+function openSockJS(broker: Broker, sconn: SockJSConn, request: IncomingMessage | undefined, sends: SendQueue) {
   let session: ReturnType<Broker['openSession']> | null = null;
+  /** Undoes the pause of the websocket transport's socket (null when not paused). */
+  let unpauseSocket: (() => void) | null = null;
+  const resume = (): void => {
+    sends.resume();
+    const undo = unpauseSocket;
+    unpauseSocket = null;
+    undo?.();
+  };
   const closedSoon = (): void => {
     setImmediate(() => session?.transportClosed());
   };
@@ -337,15 +530,23 @@ function openSockJS(broker: Broker, sconn: SockJSConn, request: IncomingMessage 
       return n + (receivingSocket(sconn)?.writableLength ?? 0);
     },
     end() {
+      // Closing needs the peer's input again (faye reads the close handshake); held sends get their answer.
+      resume();
       // sockjs flushes what is queued before its close frame (now, or on the next poll).
       closeWith(sconn, 1000, 'Normal closure');
       unrefTimer(sconn);
       closedSoon();
     },
     destroy() {
+      resume();
       dropNow(sconn);
       closedSoon();
     },
+    pause() {
+      sends.pause();
+      unpauseSocket ??= pauseWebSocket(sconn);
+    },
+    resume,
   };
   session = broker.openSession(conn);
   const s = session;
