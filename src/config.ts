@@ -59,6 +59,19 @@ export interface Limits {
   maxFramesPerTransaction: number;
   /** Max unacknowledged messages held for one session (client ack modes). */
   maxUnackedPerSession: number;
+  /** Max body bytes of the unacknowledged messages held for one session (client ack modes). */
+  maxUnackedBytesPerSession: number;
+  /** Max bytes of the frames buffered in one session's open transactions. */
+  maxTransactionBytesPerSession: number;
+  /**
+   * Max bytes the node holds for absent consumers: queue backlogs, memory inboxes,
+   * open transactions (src/broker/budget.ts). Past it, SENDs that would be held are refused.
+   */
+  maxHeldBytes: number;
+  /** Max of maxHeldBytes one sender (a user, or one session without a user) may take. */
+  maxHeldBytesPerSender: number;
+  /** Messages waiting in a /queue backlog longer than this are dropped. */
+  maxQueueAgeMs: number;
   /** Max messages kept by one /queue destination while nobody consumes it. */
   maxQueueDepth: number;
   /** A connection that sends no CONNECT within this time is closed. */
@@ -161,6 +174,8 @@ export interface BrokerConfig {
   queuePrefixes: string[];
   /** Spring's setUserDestinationPrefix. */
   userPrefix: string;
+  /** Where a queue message NACKed with `requeue:false` goes (a /queue destination); null = dropped. */
+  deadLetterQueue: string | null;
   /**
    * Browser origins allowed to connect (src/transport/origin.ts): `*`, `same-origin`,
    * origins, `https://*.example.com`. null: same-origin when cookie tokens are
@@ -210,6 +225,7 @@ export const DEFAULTS: BrokerConfig = {
   topicPrefixes: ['/topic'],
   queuePrefixes: ['/queue'],
   userPrefix: '/user',
+  deadLetterQueue: null,
   allowedOrigins: null,
   users: {},
   allowClientSendToUser: true,
@@ -227,6 +243,11 @@ export const DEFAULTS: BrokerConfig = {
     maxTransactionsPerSession: 16,
     maxFramesPerTransaction: 1000,
     maxUnackedPerSession: 10_000,
+    maxUnackedBytesPerSession: 32 * 1024 * 1024,
+    maxTransactionBytesPerSession: 16 * 1024 * 1024,
+    maxHeldBytes: 256 * 1024 * 1024,
+    maxHeldBytesPerSender: 64 * 1024 * 1024,
+    maxQueueAgeMs: 24 * 60 * 60 * 1000,
     maxQueueDepth: 10_000,
     connectTimeoutMs: 10_000,
     maxPatternLength: 1024,
@@ -256,8 +277,12 @@ export interface BrokerBackends {
 }
 
 export type BrokerOptions = DeepPartial<BrokerConfig> &
-  BrokerHooks &
-  BrokerBackends & {
+  BrokerHooks & {
+    /**
+     * Backends to use instead of the configured ones (memory, or Redis and Kafka from
+     * REDIS_URL and KAFKA_BROKERS). Given a registry or a bus, the node is a cluster node.
+     */
+    backends?: BrokerBackends;
     /** A pino logger (or compatible) to use instead of creating one. */
     logger?: import('pino').Logger;
   };
@@ -312,6 +337,7 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Broke
   if (env.STOMP_TOPIC_PREFIXES) c.topicPrefixes = list(env.STOMP_TOPIC_PREFIXES);
   if (env.STOMP_QUEUE_PREFIXES) c.queuePrefixes = list(env.STOMP_QUEUE_PREFIXES);
   if (env.STOMP_USER_PREFIX) c.userPrefix = env.STOMP_USER_PREFIX;
+  if (env.STOMP_DEAD_LETTER_QUEUE) c.deadLetterQueue = env.STOMP_DEAD_LETTER_QUEUE;
   if (env.STOMP_ALLOWED_ORIGINS) c.allowedOrigins = list(env.STOMP_ALLOWED_ORIGINS);
   if (env.STOMP_USERS) c.users = parseUsers(env.STOMP_USERS);
   if (env.STOMP_ALLOW_CLIENT_SEND_TO_USER) c.allowClientSendToUser = bool('STOMP_ALLOW_CLIENT_SEND_TO_USER', env.STOMP_ALLOW_CLIENT_SEND_TO_USER);
@@ -324,6 +350,11 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Broke
   if (env.STOMP_MAX_BUFFERED_BYTES) limits.maxBufferedBytes = int('STOMP_MAX_BUFFERED_BYTES', env.STOMP_MAX_BUFFERED_BYTES);
   if (env.STOMP_MAX_SUBSCRIPTIONS)
     limits.maxSubscriptionsPerSession = int('STOMP_MAX_SUBSCRIPTIONS', env.STOMP_MAX_SUBSCRIPTIONS);
+  if (env.STOMP_MAX_UNACKED_BYTES) limits.maxUnackedBytesPerSession = int('STOMP_MAX_UNACKED_BYTES', env.STOMP_MAX_UNACKED_BYTES);
+  if (env.STOMP_MAX_TRANSACTION_BYTES) limits.maxTransactionBytesPerSession = int('STOMP_MAX_TRANSACTION_BYTES', env.STOMP_MAX_TRANSACTION_BYTES);
+  if (env.STOMP_MAX_HELD_BYTES) limits.maxHeldBytes = int('STOMP_MAX_HELD_BYTES', env.STOMP_MAX_HELD_BYTES);
+  if (env.STOMP_MAX_HELD_BYTES_PER_SENDER) limits.maxHeldBytesPerSender = int('STOMP_MAX_HELD_BYTES_PER_SENDER', env.STOMP_MAX_HELD_BYTES_PER_SENDER);
+  if (env.STOMP_QUEUE_MAX_AGE_MS) limits.maxQueueAgeMs = int('STOMP_QUEUE_MAX_AGE_MS', env.STOMP_QUEUE_MAX_AGE_MS);
   if (env.STOMP_HEARTBEAT) {
     const [out, inc] = env.STOMP_HEARTBEAT.split(',');
     heartbeat.outgoingMs = int('STOMP_HEARTBEAT', out ?? '');
@@ -401,10 +432,14 @@ export function validateConfig(c: BrokerConfig): void {
   const all = [...c.appPrefixes, ...c.topicPrefixes, ...c.queuePrefixes, c.userPrefix];
   for (const p of all) if (!prefixOk(p)) errs.push(`destination prefix "${p}" must start with / and not end with /`);
   if (new Set(all).size !== all.length) errs.push('destination prefixes must be distinct');
+  const dl = c.deadLetterQueue;
+  if (dl !== null && !c.queuePrefixes.some((p) => dl.startsWith(p + '/') && dl.length > p.length + 1))
+    errs.push(`deadLetterQueue (STOMP_DEAD_LETTER_QUEUE) "${dl}" must be a queue destination (under ${c.queuePrefixes.join(', ')})`);
   if ((c.redisUrl === null) !== (c.kafkaBrokers === null))
     errs.push('a cluster node needs both REDIS_URL and KAFKA_BROKERS (set both, or neither for a single node)');
   const l = c.limits;
   for (const [k, v] of Object.entries(l)) if (!Number.isInteger(v) || v <= 0) errs.push(`limits.${k} must be a positive integer`);
+  if (l.maxHeldBytesPerSender > l.maxHeldBytes) errs.push('limits.maxHeldBytesPerSender must be at most limits.maxHeldBytes');
   if (l.maxWebSocketMessageBytes < l.maxFrameBytes)
     errs.push('limits.maxWebSocketMessageBytes must be at least limits.maxFrameBytes');
   const hb = c.heartbeat;

@@ -77,7 +77,8 @@ function allowedOrigins(config: BrokerConfig, cookieTokens: boolean, customAuth:
  * `env: false` in the second argument ignores process.env (tests).
  */
 export function createBroker(options: BrokerOptions = {}, { env = true }: { env?: boolean } = {}): StompBroker {
-  const { authenticate, authorizeSubscribe, authorizeSend, registry, bus, inbox, logger, ...rest } = options;
+  const { authenticate, authorizeSubscribe, authorizeSend, backends: given = {}, logger, ...rest } = options;
+  const { registry, bus, inbox } = given;
   const config = resolveConfig(env ? fromEnv() : undefined, rest);
   const log = logger ?? createLogger(config.logLevel);
   const jwtOn = !!(config.jwt.secret || config.jwt.jwksUrl);
@@ -92,7 +93,7 @@ export function createBroker(options: BrokerOptions = {}, { env = true }: { env?
   if (inbox) backends.inbox = inbox;
   const core = new Broker(config, { log, ...backends, authenticate: auth, authorizeSubscribe, authorizeSend });
   const server = new StompServer(core, config, core.log, allowedOrigins(config, jwtOn && !authenticate, !!authenticate, core.log));
-  const metricsListener = registerMetrics(server.app, core, config.metrics, config.http.requestTimeoutMs);
+  const metricsListener = registerMetrics(server.app, core, config.metrics, config.http.requestTimeoutMs, server.connections);
   registerApi(server.app, core, config.apiToken);
   let listening: Promise<ListenAddress> | null = null;
   let closing: Promise<void> | null = null;

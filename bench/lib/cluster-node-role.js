@@ -70,9 +70,11 @@ async function backends({ redisUrl, kafkaBrokers, prefix, producerConfig, consum
   ownedRedis = redisOptions ? new Redis(redisUrl, { connectionName: 'bench-registry', ...redisOptions }) : null;
   return {
     logger,
-    registry: new RedisRegistry({ redis: ownedRedis ?? redisUrl, prefix }),
-    inbox: new RedisInbox({ redis: redisUrl, prefix }),
-    bus: new KafkaBus({ brokers: kafkaBrokers, prefix, producerConfig, consumerConfig, logger: logger.child({ component: 'kafka' }) }),
+    backends: {
+      registry: new RedisRegistry({ redis: ownedRedis ?? redisUrl, prefix }),
+      inbox: new RedisInbox({ redis: redisUrl, prefix }),
+      bus: new KafkaBus({ brokers: kafkaBrokers, prefix, producerConfig, consumerConfig, logger: logger.child({ component: 'kafka' }) }),
+    },
   };
 }
 

@@ -146,7 +146,7 @@ t.test('close(): clients get SERVER_SHUTDOWN, then the close; sessions before ba
       await super.close();
     }
   }
-  const b = await startBroker(t, { tcpPort: 0, inbox: new RecordingInbox() });
+  const b = await startBroker(t, { tcpPort: 0, backends: { inbox: new RecordingInbox() } });
   const ws = await b.user('ws-user');
   await ws.subscribe('s', '/user/queue/x');
   const tcp = await RawClient.tcp(b.tcpPort!);

@@ -4,7 +4,7 @@
  * them in spec/cluster/multi-node.test.ts).
  */
 import t from 'tap';
-import { MemoryBus, MemoryBusHub, MemoryInbox, MemoryRegistry, MemoryRegistryStore } from '../../src/index.js';
+import { MemoryBus, MemoryBusHub, MemoryInbox, MemoryRegistry, MemoryRegistryStore, type BrokerOptions, type Bus } from '../../src/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -18,13 +18,8 @@ function shared(): Shared {
   return { store: new MemoryRegistryStore(), hub: new MemoryBusHub(), inbox: new MemoryInbox() };
 }
 
-function node(t: Parameters<typeof startBroker>[0], s: Shared, extra: Record<string, unknown> = {}): Promise<TestBroker> {
-  return startBroker(t, {
-    registry: new MemoryRegistry(s.store),
-    bus: new MemoryBus(s.hub),
-    inbox: s.inbox,
-    ...extra,
-  });
+function node(t: Parameters<typeof startBroker>[0], s: Shared, opts: BrokerOptions = {}, bus: Bus = new MemoryBus(s.hub)): Promise<TestBroker> {
+  return startBroker(t, { ...opts, backends: { registry: new MemoryRegistry(s.store), bus, inbox: s.inbox } });
 }
 
 t.test('sendToUser on node A reaches the user on node B', async (t) => {
@@ -148,7 +143,7 @@ t.test('client SENDs are handed on without waiting for the bus, at most MAX_SEND
       return super.sendToNode(nodeId, env);
     }
   }
-  const a = await node(t, s, { bus: new GatedBus(s.hub) });
+  const a = await node(t, s, {}, new GatedBus(s.hub));
   const b = await node(t, s);
   const bob = await b.user('bob');
   await bob.subscribe('1', '/user/queue/x');

@@ -17,18 +17,33 @@ import type { Subscription } from '../session/subscription.js';
 import type { Frame } from '../stomp/frame.js';
 import { AppHandlers, type AppHandler, type AppMessage, type HandlerOptions } from './app-handlers.js';
 import { defaultAuthenticate } from './auth.js';
-import { encodeBody, messageHeaders } from './body.js';
+import { encodeBody, messageHeaders, SENDER_HEADER } from './body.js';
 import { DestinationResolver } from './destinations.js';
 import { Dispatcher, EVENT_INBOX_REPLAY } from './dispatcher.js';
 import { IdSequence, generateNodeId } from './ids.js';
 import { type ClusterFeatures, NODE_FEATURES } from './features.js';
 import { Membership } from './membership.js';
 import { QueueManager } from './queues.js';
+import { type Hold, MemoryBudget, heldSize, sessionSender, userSender } from './budget.js';
 import { compilePattern, isPattern, type PatternLimits } from './pattern.js';
 import { TopicIndex } from './topics.js';
 import { LocalUsers } from './users.js';
 
 export const EVENT_KICK = 'kick';
+/** How often held messages are swept by age, at most (more often when the ages are short). */
+const SWEEP_INTERVAL_MS = 60_000;
+
+/** Whom what a session sends is charged to (the memory budget's per-sender quota): its user, or itself. */
+function senderKey(s: Session): string {
+  return s.user === null ? sessionSender(s.id) : userSender(s.user);
+}
+
+/** Who a message held for a user is charged to: its client sender (x-sender), else nobody (a server push). */
+function senderOf(env: Envelope): string | null {
+  const sender = env.headers[SENDER_HEADER];
+  return sender === undefined || sender === '' ? null : userSender(sender);
+}
+
 /** Client SENDs to /topic or /user a session may have handed on without confirmation before it waits. */
 export const MAX_SENDS_IN_FLIGHT = 256;
 
@@ -70,6 +85,11 @@ export class Broker implements SessionHost {
   readonly users = new LocalUsers();
   readonly topics = new TopicIndex();
   readonly queues: QueueManager;
+  /** What this node holds for absent consumers, bounded (queues, memory inbox, transactions). */
+  readonly budget: MemoryBudget;
+  /** The inbox when it is this node's own memory one (single node), swept by age on a timer. */
+  private memoryInbox: MemoryInbox | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
   readonly handlers = new AppHandlers();
   dispatcher: Dispatcher;
   readonly resolver: DestinationResolver;
@@ -106,9 +126,19 @@ export class Broker implements SessionHost {
     this.log = deps.log.child({ node: this.nodeId });
     this.registry = deps.registry ?? new MemoryRegistry();
     this.bus = deps.bus ?? new MemoryBus();
-    this.inbox = deps.inbox ?? new MemoryInbox({ maxLength: config.inbox.maxLength, maxAgeMs: config.inbox.maxAgeMs });
+    const l = config.limits;
+    this.budget = new MemoryBudget({ maxHeldBytes: l.maxHeldBytes, maxHeldBytesPerSender: l.maxHeldBytesPerSender });
+    if (deps.inbox) this.inbox = deps.inbox;
+    else {
+      // The node's own memory inbox is charged to its memory budget (per sending user: x-sender).
+      this.memoryInbox = new MemoryInbox({ maxLength: config.inbox.maxLength, maxAgeMs: config.inbox.maxAgeMs }, Date.now, (_user, env) => {
+        const hold = this.budget.hold('inbox', senderOf(env), heldSize(env.body, env.headers, env.destination));
+        return () => hold.release();
+      });
+      this.inbox = this.memoryInbox;
+    }
     this.clustered = deps.clustered ?? false;
-    this.queues = new QueueManager(config.limits.maxQueueDepth);
+    this.queues = new QueueManager({ maxDepth: l.maxQueueDepth, maxAgeMs: l.maxQueueAgeMs, budget: this.budget, deadLetter: config.deadLetterQueue });
     this.resolver = new DestinationResolver(config);
     this.patternLimits = { maxLength: config.limits.maxPatternLength, maxWildcards: config.limits.maxPatternWildcards };
     this.sessionIds = new IdSequence();
@@ -148,6 +178,13 @@ export class Broker implements SessionHost {
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'started';
+    // Held messages nobody reads expire on a timer, not only when read.
+    const sweepMs = Math.min(SWEEP_INTERVAL_MS, Math.max(1000, Math.floor(Math.min(this.config.limits.maxQueueAgeMs, this.config.inbox.maxAgeMs) / 4)));
+    this.sweepTimer = setInterval(() => {
+      this.queues.sweep();
+      this.memoryInbox?.sweep();
+    }, sweepMs);
+    this.sweepTimer.unref();
     await this.bus.start(this.nodeId, (env) => this.onEnvelope(env), {
       settled: () => this.dispatcher.settled(),
       // Batches only to nodes known to read them (for broadcasts: while every node does).
@@ -220,6 +257,8 @@ export class Broker implements SessionHost {
       await this.bus.close({ deleteOwnTopic: true }).catch(() => undefined);
     }
     await Promise.allSettled([this.registry.close(), this.inbox.close()]);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
     this.state = 'stopped';
   }
 
@@ -303,6 +342,11 @@ export class Broker implements SessionHost {
   /** SessionHost: an ERROR with this code was sent to a client. */
   countError(code: string): void {
     this.counters.errors.set(code, (this.counters.errors.get(code) ?? 0) + 1);
+  }
+
+  /** SessionHost: a transaction's buffered frames are charged to the memory budget, to the session's sender. */
+  holdTransaction(s: Session): Hold {
+    return this.budget.hold('transaction', senderKey(s), 0);
   }
 
   async authenticate(ctx: AuthContext): Promise<Principal | null> {
@@ -412,7 +456,7 @@ export class Broker implements SessionHost {
       case 'topic':
         return this.pipelined(s, frame, this.publishEnvelope(this.envelope('topic', undefined, destination, headers, frame.body)));
       case 'queue':
-        this.queues.enqueue({ id: this.envelopeIds.next(), destination, headers, body: frame.body, redelivered: false });
+        this.queues.enqueue({ id: this.envelopeIds.next(), destination, headers, body: frame.body, redelivered: false }, senderKey(s));
         return;
       case 'user': {
         // Only an authenticated session may address a user; the receiver sees who sent it (x-sender).
@@ -540,7 +584,7 @@ export class Broker implements SessionHost {
     const h: Record<string, string> = enc.contentType ? { 'content-type': enc.contentType, ...headers } : { ...headers };
     if (d.kind === 'topic') return this.publishEnvelope(this.envelope('topic', undefined, destination, h, enc.body));
     if (d.kind === 'queue') {
-      this.queues.enqueue({ id: this.envelopeIds.next(), destination, headers: h, body: enc.body, redelivered: false });
+      this.queues.enqueue({ id: this.envelopeIds.next(), destination, headers: h, body: enc.body, redelivered: false }, null);
       return;
     }
     if (d.kind === 'user' && d.user) return this.sendToUser(d.user, d.path, body, headers);

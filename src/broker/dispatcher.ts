@@ -203,8 +203,13 @@ export class Dispatcher {
       const user = route.user;
       const entry = this.d.inbox.append(user, env);
       pending?.push(entry.then(() => undefined));
-      d.onAck = () => void entry.then((id) => this.d.inbox.remove(user, [id])).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox remove failed'));
-      d.onNack = () => void entry.then(() => this.nudge(user)).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox nudge failed'));
+      const remove = (): void => void entry.then((id) => this.d.inbox.remove(user, [id])).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox remove failed'));
+      d.onAck = remove;
+      // NACK: redelivered from the inbox (requeue:false: dropped like an ACK).
+      d.onNack = (requeue) => {
+        if (!requeue) return remove();
+        void entry.then(() => this.nudge(user)).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox nudge failed'));
+      };
     }
     return d;
   }

@@ -2,8 +2,21 @@
  * Point-to-point /queue destinations on this node: competing consumers
  * (round robin), messages kept (bounded) while nobody subscribes, and NACKed
  * or unacked-at-disconnect messages redelivered.
+ *
+ *  - What waits in a backlog is charged to the node's memory budget (and to
+ *    its sender's quota) until it is delivered, or, in a client ack mode,
+ *    acknowledged: a SEND that does not fit is refused, so the number of
+ *    queues a client can make up bounds nothing by itself. Backlogs are
+ *    also bounded in depth (the oldest go first, counted in `dropped`) and in
+ *    age (swept by `sweep()`, counted in `expired`).
+ *  - A consumer in a client ack mode may ask for at most `prefetch`
+ *    unacknowledged messages (RabbitMQ's `prefetch-count`); past it, messages
+ *    go to other consumers or wait.
+ *  - A NACK with `requeue: false` (RabbitMQ's header) drops the message, or
+ *    moves it to the dead-letter queue when one is configured.
  */
 import type { Subscription } from '../session/subscription.js';
+import { type Hold, type MemoryBudget, heldSize } from './budget.js';
 
 export interface QueuedMessage {
   id: string;
@@ -16,6 +29,12 @@ export interface QueuedMessage {
 /** A message with its place in the queue's order (kept when it is redelivered). */
 interface Queued extends QueuedMessage {
   seq: number;
+  /** Epoch ms it was first enqueued (its age for sweep()). */
+  at: number;
+  /** Budget charge while the queue holds it (null: delivered straight away, never held). */
+  hold: Hold | null;
+  /** Sender key charged for it. */
+  sender: string | null;
 }
 
 interface QueueState {
@@ -25,13 +44,35 @@ interface QueueState {
   backlog: Queued[];
 }
 
+export interface QueueOptions {
+  maxDepth: number;
+  /** Backlog messages older than this are dropped by sweep(). */
+  maxAgeMs: number;
+  budget: MemoryBudget;
+  /** Where NACKed messages with `requeue: false` go (a /queue destination), or null to drop them. */
+  deadLetter: string | null;
+  now?: () => number;
+}
+
+/** Header naming where a dead-lettered message was first sent. */
+export const DEAD_LETTER_FROM_HEADER = 'x-dead-letter-from';
+
 export class QueueManager {
   private readonly queues = new Map<string, QueueState>();
+  /** Unacknowledged messages per consumer subscription, for prefetch limits. */
+  private readonly inFlight = new Map<Subscription, number>();
   private seq = 0;
+  private readonly now: () => number;
   /** Messages dropped because a queue's backlog was full. */
   dropped = 0;
+  /** Messages dropped from a backlog by age. */
+  expired = 0;
+  /** Messages NACKed with requeue:false (dropped or dead-lettered). */
+  rejected = 0;
 
-  constructor(private readonly maxDepth: number) {}
+  constructor(private readonly opts: QueueOptions) {
+    this.now = opts.now ?? Date.now;
+  }
 
   depth(destination: string): number {
     return this.queues.get(destination)?.backlog.length ?? 0;
@@ -47,23 +88,57 @@ export class QueueManager {
     const q = this.queues.get(sub.destination);
     if (!q) return;
     q.consumers = q.consumers.filter((c) => c !== sub);
-    if (q.consumers.length === 0 && q.backlog.length === 0) this.queues.delete(sub.destination);
+    this.forgetIfEmpty(sub.destination, q);
   }
 
-  enqueue(msg: QueuedMessage): void {
+  /**
+   * A SEND (or server-side publish) to a queue: delivered to a consumer, or
+   * kept. Throws the budget's coded refusal when it would have to be kept and
+   * does not fit.
+   */
+  enqueue(msg: QueuedMessage, sender: string | null): void {
     const q = this.state(msg.destination);
-    const m: Queued = { ...msg, seq: ++this.seq };
-    if (!this.dispatch(q, m, null)) this.keep(q, m);
+    const m: Queued = { ...msg, seq: ++this.seq, at: this.now(), hold: null, sender };
+    if (this.dispatch(q, m, null)) return;
+    try {
+      m.hold = this.opts.budget.hold('queue', sender, heldSize(m.body, m.headers, m.destination));
+    } catch (err) {
+      this.forgetIfEmpty(m.destination, q);
+      throw err;
+    }
+    // Kept for long: its own copy, not a view pinning the client's whole read chunk.
+    m.body = Buffer.from(m.body);
+    this.keep(q, m);
+  }
+
+  /** Drop backlog messages older than maxAgeMs. */
+  sweep(): void {
+    const cutoff = this.now() - this.opts.maxAgeMs;
+    for (const [destination, q] of this.queues) {
+      const before = q.backlog.length;
+      q.backlog = q.backlog.filter((m) => {
+        if (m.at >= cutoff) return true;
+        m.hold?.release();
+        return false;
+      });
+      this.expired += before - q.backlog.length;
+      this.forgetIfEmpty(destination, q);
+    }
   }
 
   /** Add to the backlog in queue order (a redelivered message goes back to its place, not behind newer ones). */
   private keep(q: QueueState, msg: Queued): void {
+    if (msg.hold === null) {
+      // Back from a consumer (NACK, session gone): it is held again, whatever the budget says.
+      msg.hold = this.opts.budget.hold('queue', msg.sender, 0);
+      msg.hold.force(heldSize(msg.body, msg.headers, msg.destination));
+    }
     const b = q.backlog;
     let i = b.length;
     while (i > 0 && b[i - 1]!.seq > msg.seq) i--;
     b.splice(i, 0, msg);
-    if (b.length > this.maxDepth) {
-      b.shift();
+    if (b.length > this.opts.maxDepth) {
+      b.shift()!.hold?.release();
       this.dropped++;
     }
   }
@@ -89,20 +164,64 @@ export class QueueManager {
 
   private offer(q: QueueState, k: number, msg: Queued): boolean {
     const sub = q.consumers[k]!;
+    const counted = sub.ack !== 'auto';
+    if (counted && sub.prefetch > 0 && (this.inFlight.get(sub) ?? 0) >= sub.prefetch) return false;
+    let settled = false;
+    const settle = (): void => {
+      if (settled || !counted) return;
+      settled = true;
+      const left = (this.inFlight.get(sub) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(sub, left);
+      else this.inFlight.delete(sub);
+    };
     const ok = sub.session.deliver(sub, {
       messageId: msg.id,
       destination: msg.destination,
       headers: msg.redelivered ? { ...msg.headers, redelivered: 'true' } : msg.headers,
       body: msg.body,
-      onNack: () => this.requeue({ ...msg, redelivered: true }, sub),
+      onAck: () => {
+        settle();
+        msg.hold?.release();
+        msg.hold = null;
+        this.creditReturned(sub);
+      },
+      onNack: (requeue) => {
+        settle();
+        if (requeue) this.requeue({ ...msg, redelivered: true }, sub);
+        else this.reject(msg);
+        this.creditReturned(sub);
+      },
     });
-    if (ok) q.next = (k + 1) % q.consumers.length;
-    return ok;
+    if (!ok) return false;
+    // (auto: the session called onAck as it wrote it, which released any hold.)
+    if (counted) this.inFlight.set(sub, (this.inFlight.get(sub) ?? 0) + 1);
+    q.next = (k + 1) % q.consumers.length;
+    return true;
+  }
+
+  /** A consumer with a prefetch limit settled a message: it may take from the backlog again. */
+  private creditReturned(sub: Subscription): void {
+    if (sub.prefetch === 0) return;
+    const q = this.queues.get(sub.destination);
+    if (q) this.flush(q);
   }
 
   private requeue(msg: Queued, from: Subscription): void {
     const q = this.state(msg.destination);
     if (!this.dispatch(q, msg, from)) this.keep(q, msg);
+  }
+
+  /** NACK with requeue:false: dead-letter it, or drop it. */
+  private reject(msg: Queued): void {
+    this.rejected++;
+    msg.hold?.release();
+    msg.hold = null;
+    const dl = this.opts.deadLetter;
+    if (dl === null || dl === msg.destination) return;
+    const headers = { ...msg.headers, [DEAD_LETTER_FROM_HEADER]: msg.headers[DEAD_LETTER_FROM_HEADER] ?? msg.destination };
+    const q = this.state(dl);
+    const m: Queued = { ...msg, destination: dl, headers, redelivered: false, seq: ++this.seq, at: this.now() };
+    if (!this.dispatch(q, m, null)) this.keep(q, m);
   }
 
   private flush(q: QueueState): void {
@@ -113,6 +232,10 @@ export class QueueManager {
         return;
       }
     }
+  }
+
+  private forgetIfEmpty(destination: string, q: QueueState): void {
+    if (q.consumers.length === 0 && q.backlog.length === 0) this.queues.delete(destination);
   }
 
   private state(destination: string): QueueState {

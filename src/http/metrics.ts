@@ -13,10 +13,17 @@ import { bearerMatches } from './bearer.js';
 
 type Reader = () => number;
 
-export function createMetricsRegistry(broker: Broker): client.Registry {
+/** Reads from the transport layer (the node's connection cap), when there is one. */
+export interface ConnectionStats {
+  readonly size: number;
+  readonly refused: number;
+}
+
+export function createMetricsRegistry(broker: Broker, connections: ConnectionStats | null = null): client.Registry {
   const registry = new client.Registry();
   registry.setDefaultLabels({ node: broker.nodeId });
-  client.collectDefaultMetrics({ register: registry, prefix: 'stomp_process_' });
+  // prom-client's own names (process_*, nodejs_*), prefixed once: stomp_process_cpu_user_seconds_total.
+  client.collectDefaultMetrics({ register: registry, prefix: 'stomp_' });
 
   const counter = (name: string, help: string, read: Reader): void => {
     new client.Counter({
@@ -67,6 +74,44 @@ export function createMetricsRegistry(broker: Broker): client.Registry {
   counter('stomp_registry_cache_invalidations_total', 'Registry change notices received (Redis pub/sub)', () => cache()?.invalidations ?? 0);
   gauge('stomp_registry_cache_users', 'Users held in the registry look-up cache', () => cache()?.size ?? 0);
   gauge('stomp_registry_cache_enabled', '1 while the registry look-up cache answers (its invalidation channel is subscribed)', () => (cache()?.enabled ? 1 : 0));
+  const budget = broker.budget;
+  new client.Gauge({
+    name: 'stomp_held_bytes',
+    help: 'Bytes held for absent consumers, by kind (queue backlogs and unacked queue messages, memory inboxes, open transactions)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      for (const [kind, n] of budget.byKind()) this.set({ kind }, n);
+    },
+  });
+  gauge('stomp_held_bytes_limit', 'The node memory budget for held messages (STOMP_MAX_HELD_BYTES)', () => budget.limits.maxHeldBytes);
+  new client.Counter({
+    name: 'stomp_held_refusals_total',
+    help: 'Messages refused because the node memory budget (memory_budget) or the sender quota (sender_quota) was full',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of budget.refusals()) this.inc({ reason }, n);
+    },
+  });
+  const q = broker.queues;
+  new client.Counter({
+    name: 'stomp_queue_messages_dropped_total',
+    help: 'Queue messages dropped: backlog full (depth), too old (age), NACKed with requeue:false (nack)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ reason: 'depth' }, q.dropped);
+      this.inc({ reason: 'age' }, q.expired);
+      this.inc({ reason: 'nack' }, q.rejected);
+    },
+  });
+  if (connections) {
+    gauge('stomp_connections', 'Open connections over the HTTP/WebSocket and TCP listeners', () => connections.size);
+    counter('stomp_connections_refused_total', 'Connections dropped at the connection limit (STOMP_MAX_CONNECTIONS)', () => connections.refused);
+  }
   new client.Counter({
     name: 'stomp_errors_total',
     help: 'ERROR frames sent, by code',
@@ -85,8 +130,14 @@ export function createMetricsRegistry(broker: Broker): client.Registry {
  * own that serves nothing else; with metrics.token, only to that bearer.
  * Returns the separate listener when there is one (started by listen()).
  */
-export function registerMetrics(app: FastifyInstance, broker: Broker, opts: MetricsOptions, requestTimeoutMs: number): MetricsListener | null {
-  const registry = createMetricsRegistry(broker);
+export function registerMetrics(
+  app: FastifyInstance,
+  broker: Broker,
+  opts: MetricsOptions,
+  requestTimeoutMs: number,
+  connections: ConnectionStats | null,
+): MetricsListener | null {
+  const registry = createMetricsRegistry(broker, connections);
   if (opts.port !== null) return new MetricsListener(registry, opts, requestTimeoutMs);
   app.get('/metrics', async (req, reply) => {
     if (opts.token !== null && !bearerMatches(req.headers.authorization, opts.token))

@@ -12,7 +12,7 @@ import { setHeader, type Frame, type Headers, type OutFrame, type StompVersion }
 import { FrameParser, parserLimits, type FrameSink, type ParserSettings } from '../stomp/parser.js';
 import { encodeFrame } from '../stomp/encoder.js';
 import type { Connection } from './connection.js';
-import { DedupeWindow, type Delivery, type Subscription } from './subscription.js';
+import { DedupeWindow, type Delivery, type Subscription, type Unacked } from './subscription.js';
 import { HANDLERS } from './handlers/index.js';
 
 /** The broker, as a session sees it. */
@@ -33,16 +33,30 @@ export interface SessionHost {
   count?(event: SessionEvent, n?: number): void;
   /** Counts an ERROR sent to a client, by error code. */
   countError?(code: string): void;
+  /**
+   * Charge what a transaction of `s` buffers to the node's memory budget:
+   * `grow` throws the coded refusal when it does not fit.
+   */
+  holdTransaction(s: Session): HeldBytes;
+}
+
+/** Bytes charged to the node's memory budget for one holder; released once. */
+export interface HeldBytes {
+  grow(bytes: number): void;
+  release(): void;
+}
+
+/** An open transaction (STOMP 1.2 BEGIN .. COMMIT/ABORT). */
+export interface Transaction {
+  readonly frames: Frame[];
+  readonly held: HeldBytes;
+  bytes: number;
 }
 
 export type SessionEvent = 'frame_in' | 'frame_out' | 'error' | 'heartbeat_in' | 'heartbeat_out';
 
 type State = 'awaiting-connect' | 'connecting' | 'connected' | 'closing' | 'closed';
 
-interface Unacked {
-  sub: Subscription;
-  delivery: Delivery;
-}
 
 /** Ids remembered per subscription for duplicate detection. */
 const DEDUPE_WINDOW = 2048;
@@ -78,16 +92,22 @@ export class Session implements FrameSink {
   state: State = 'awaiting-connect';
   readonly subscriptions = new Map<string, Subscription>();
   /** transaction id -> frames buffered until COMMIT (made by the first BEGIN). */
-  transactions: Map<string, Frame[]> | null = null;
+  transactions: Map<string, Transaction> | null = null;
+  /** Bytes buffered in all open transactions (limits.maxTransactionBytesPerSession). */
+  transactionBytes = 0;
   readonly connectedAt = Date.now();
 
   private readonly parser: FrameParser;
   /** Frames that arrived while an earlier one was being handled (null when none). */
   private pending: Frame[] | null = null;
   private busy = false;
-  /** Client ack modes: ack id -> message awaiting ACK/NACK, and its `sub.id NUL message-id` keys (made by the first such delivery). */
+  /**
+   * Client ack modes: ack id -> message awaiting ACK/NACK, and `sub.id NUL message-id` -> ack id
+   * (made by the first such delivery; each subscription also keeps its own, in order).
+   */
   private unacked: Map<string, Unacked> | null = null;
-  private unackedKeys: Set<string> | null = null;
+  private byMessage: Map<string, string> | null = null;
+  private unackedBytes = 0;
   private ackSeq = 0;
   private lastReceived = Date.now();
   /** Reading is paused behind MAX_PENDING_FRAMES queued frames (a slow handler). */
@@ -117,6 +137,8 @@ export class Session implements FrameSink {
   get user(): string | null {
     return this.principal?.name ?? null;
   }
+
+
 
   get log(): Logger {
     this.logger ??= this.host.log.child({ session: this.id, transport: this.conn.transport });
@@ -361,9 +383,15 @@ export class Session implements FrameSink {
       subscription: sub.id,
     };
     if (sub.ack !== 'auto') {
-      const unacked = (this.unacked ??= new Map());
-      if (unacked.size >= this.host.config.limits.maxUnackedPerSession) {
-        this.fail(new StompError(ErrorCode.SLOW_CONSUMER, `more than ${this.host.config.limits.maxUnackedPerSession} unacknowledged messages`));
+      const limits = this.host.config.limits;
+      const bytes = d.body.length;
+      if (this.unackedCount >= limits.maxUnackedPerSession || this.unackedBytes + bytes > limits.maxUnackedBytesPerSession) {
+        this.fail(
+          new StompError(
+            ErrorCode.SLOW_CONSUMER,
+            `more than ${limits.maxUnackedPerSession} unacknowledged messages or ${limits.maxUnackedBytesPerSession} unacknowledged bytes`,
+          ),
+        );
         // Not delivered: the caller (queue, dispatcher) offers it elsewhere or keeps it. Calling
         // onNack here as well would hand the same message on twice.
         return false;
@@ -371,8 +399,11 @@ export class Session implements FrameSink {
       const ackId = `${this.id}-${++this.ackSeq}`;
       // STOMP 1.2: MESSAGE carries an `ack` header matching ACK's `id` in client modes.
       if (this.version === '1.2') headers['ack'] = ackId;
-      unacked.set(ackId, { sub, delivery: d });
-      (this.unackedKeys ??= new Set()).add(`${sub.id}\u0000${d.messageId}`);
+      const u: Unacked = { ackId, sub, delivery: d, bytes };
+      (this.unacked ??= new Map()).set(ackId, u);
+      (sub.unacked ??= new Map()).set(ackId, u);
+      (this.byMessage ??= new Map()).set(`${sub.id}\u0000${d.messageId}`, ackId);
+      this.unackedBytes += bytes;
     }
     // Own-property test: a header named like an Object.prototype member (constructor, toString) is a header too.
     for (const k in d.headers) if (!Object.hasOwn(headers, k)) setHeader(headers, k, d.headers[k]!);
@@ -381,48 +412,67 @@ export class Session implements FrameSink {
     return true;
   }
 
-
-  /** ACK (ack=true) or NACK a delivered message by its ack id (1.2) or message-id (1.0/1.1). */
-  acknowledge(id: string, subscriptionId: string | undefined, ack: boolean): void {
-    const unacked = this.unacked;
-    let key: string | undefined = unacked?.has(id) ? id : undefined;
-    if (key === undefined && unacked !== null) {
-      // STOMP 1.0/1.1 identify the message by message-id (+ subscription in 1.1).
-      for (const [k, u] of unacked) {
-        if (u.delivery.messageId === id && (subscriptionId === undefined || u.sub.id === subscriptionId)) {
-          key = k;
-          break;
-        }
-      }
-    }
-    if (key === undefined || unacked === null) throw new StompError(ErrorCode.UNKNOWN_ACK, `no unacknowledged message with id "${id}"`);
-    const target = unacked.get(key)!;
+  /**
+   * ACK (ack=true) or NACK a delivered message by its ack id (1.2), or by
+   * message-id and subscription (1.1; 1.0 has no subscription header: the
+   * message-id alone, on any subscription). Every look-up is by key, and a
+   * cumulative ACK walks only its own subscription's entries, so a client
+   * cannot make one ACK cost more than the messages it settles.
+   * `requeue: false` (a NACK with RabbitMQ's `requeue:false`) drops instead of redelivering.
+   */
+  acknowledge(id: string, subscriptionId: string | undefined, ack: boolean, requeue = true): void {
+    const target = this.findUnacked(id, subscriptionId);
+    if (target === undefined) throw new StompError(ErrorCode.UNKNOWN_ACK, `no unacknowledged message with id "${id}"`);
+    const own = target.sub.unacked!;
     if (target.sub.ack === 'client') {
       // STOMP 1.2: in client mode ACK/NACK are cumulative: all earlier messages of the subscription.
-      for (const [k, u] of unacked) {
-        if (u.sub !== target.sub) continue;
-        unacked.delete(k);
-        this.settle(u, ack);
-        if (k === key) break;
+      for (const u of own.values()) {
+        this.forget(u);
+        this.settle(u, ack, requeue);
+        if (u === target) break;
       }
     } else {
-      unacked.delete(key);
-      this.settle(target, ack);
+      this.forget(target);
+      this.settle(target, ack, requeue);
     }
+  }
+
+  private findUnacked(id: string, subscriptionId: string | undefined): Unacked | undefined {
+    const unacked = this.unacked;
+    if (unacked === null) return undefined;
+    const direct = unacked.get(id);
+    if (direct !== undefined) return direct;
+    if (subscriptionId !== undefined) {
+      const key = this.byMessage?.get(`${subscriptionId}\u0000${id}`);
+      return key === undefined ? undefined : unacked.get(key);
+    }
+    if (this.version !== '1.0') return undefined;
+    for (const sub of this.subscriptions.values()) {
+      const key = this.byMessage?.get(`${sub.id}\u0000${id}`);
+      if (key !== undefined) return unacked.get(key);
+    }
+    return undefined;
+  }
+
+  /** Take `u` out of every index (it is settled next). */
+  private forget(u: Unacked): void {
+    this.unacked?.delete(u.ackId);
+    u.sub.unacked?.delete(u.ackId);
+    this.byMessage?.delete(`${u.sub.id}\u0000${u.delivery.messageId}`);
+    this.unackedBytes -= u.bytes;
   }
 
   /** True while this session holds `messageId` on `sub` without an ACK/NACK yet. */
   holdsUnacked(sub: Subscription, messageId: string): boolean {
-    return this.unackedKeys?.has(`${sub.id}\u0000${messageId}`) ?? false;
+    return this.byMessage?.has(`${sub.id}\u0000${messageId}`) ?? false;
   }
 
-  private settle(u: Unacked, ack: boolean): void {
-    this.unackedKeys?.delete(`${u.sub.id}\u0000${u.delivery.messageId}`);
+  private settle(u: Unacked, ack: boolean, requeue = true): void {
     // A NACKed message may come back (redelivery): forget that this session saw it.
     if (!ack && u.delivery.dedupe) u.sub.seen?.forget(u.delivery.messageId);
     try {
       if (ack) u.delivery.onAck?.();
-      else u.delivery.onNack?.();
+      else u.delivery.onNack?.(requeue);
     } catch (err) {
       this.log.error({ err }, 'ack callback failed');
     }
@@ -430,12 +480,20 @@ export class Session implements FrameSink {
 
   /** NACK every unacked message of `sub` (or of every subscription). */
   releaseUnacked(sub?: Subscription): void {
-    const unacked = this.unacked;
-    if (unacked === null) return;
-    for (const [k, u] of unacked) {
-      if (sub && u.sub !== sub) continue;
-      unacked.delete(k);
-      this.settle(u, false);
+    const subs = sub ? [sub] : [...this.subscriptions.values()];
+    for (const x of subs) {
+      if (!x.unacked) continue;
+      for (const u of [...x.unacked.values()]) {
+        this.forget(u);
+        this.settle(u, false);
+      }
+    }
+    // Subscriptions already removed from the map (UNSUBSCRIBE, close) may still hold some.
+    if (!sub && this.unacked !== null) {
+      for (const u of [...this.unacked.values()]) {
+        this.forget(u);
+        this.settle(u, false);
+      }
     }
   }
 
@@ -486,13 +544,26 @@ export class Session implements FrameSink {
     if (this.killTimer) clearTimeout(this.killTimer);
     this.killTimer = null;
     this.pending = null;
-    this.transactions = null; // STOMP 1.2: open transactions are aborted on disconnect.
+    this.endTransactions(); // STOMP 1.2: open transactions are aborted on disconnect.
     this.releaseUnacked();
     try {
       this.host.sessionClosed(this);
     } catch (err) {
       this.log.error({ err }, 'sessionClosed failed');
     }
+  }
+
+  /** Close one open transaction's accounts (COMMIT, ABORT), or every one (`id` omitted; the session ended). */
+  endTransactions(id?: string): void {
+    const txs = this.transactions;
+    if (txs === null) return;
+    for (const [k, tx] of txs) {
+      if (id !== undefined && k !== id) continue;
+      txs.delete(k);
+      tx.held.release();
+      this.transactionBytes -= tx.bytes;
+    }
+    if (txs.size === 0) this.transactions = null;
   }
 
   private stopTimers(): void {

@@ -11,6 +11,13 @@ const NO_HEADERS: Headers = Object.freeze(Object.create(null) as Headers);
 export class Subscription {
   /** Set by the broker when it indexed the subscription: how it is routed. */
   route: unknown = null;
+  /**
+   * Client ack modes on a /queue: at most this many unacknowledged messages at a time
+   * (SUBSCRIBE `prefetch-count`, or ActiveMQ's `activemq.prefetchSize`); 0 = no limit.
+   */
+  prefetch = 0;
+  /** Client ack modes: this subscription's messages awaiting ACK/NACK, in delivery order (see Session.acknowledge). */
+  unacked: Map<string, Unacked> | null = null;
   /** Message ids recently delivered on this subscription (made on first use; see Session.deliver). */
   seen: DedupeWindow | null = null;
   /**
@@ -38,6 +45,15 @@ export class Subscription {
   }
 }
 
+/** A message delivered in a client ack mode, awaiting ACK/NACK. */
+export interface Unacked {
+  readonly ackId: string;
+  readonly sub: Subscription;
+  readonly delivery: Delivery;
+  /** Body bytes, counted against limits.maxUnackedBytesPerSession. */
+  readonly bytes: number;
+}
+
 /** One message handed to a session for one of its subscriptions. */
 export interface Delivery {
   /** MESSAGE `message-id`; with `dedupe`, a session never gets the same id twice on one subscription. */
@@ -51,10 +67,11 @@ export interface Delivery {
   dedupe?: boolean;
   /**
    * Client ack modes: called once when the client ACKs (or at write time in auto mode).
-   * onNack: called once when the client NACKs, or the session ends with it unacked.
+   * onNack: called once when the client NACKs, or the session ends with it unacked;
+   * `requeue` is false only for a NACK with `requeue:false` (RabbitMQ's header): drop it.
    */
   onAck?: (() => void) | undefined;
-  onNack?: (() => void) | undefined;
+  onNack?: ((requeue: boolean) => void) | undefined;
 }
 
 /** The last `size` ids, for "a session never gets the same message twice" on one subscription. */

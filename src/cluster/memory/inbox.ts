@@ -2,25 +2,42 @@ import type { Envelope, Inbox, InboxEntry, InboxLimits } from '../types.js';
 
 export const DEFAULT_INBOX_LIMITS: InboxLimits = { maxLength: 1000, maxAgeMs: 24 * 60 * 60 * 1000 };
 
+/**
+ * What a memory inbox charges for the messages it holds (the broker's memory
+ * budget): `charge` throws to refuse an entry; the returned release is called
+ * once the entry leaves (read and removed, trimmed, or expired).
+ */
+export type InboxCharge = (user: string, env: Envelope) => () => void;
+
 interface Stored {
   entryId: string;
   at: number;
   env: Envelope;
+  release: (() => void) | null;
 }
 
-/** In-memory Inbox: one ordered list per user, trimmed by length and age. */
+/**
+ * In-memory Inbox: one ordered list per user, trimmed by length, and by age
+ * when read and when swept (sweep(), which the broker runs on a timer, so
+ * inboxes nobody reads do not stay).
+ */
 export class MemoryInbox implements Inbox {
   private readonly limits: InboxLimits;
   private readonly now: () => number;
+  private readonly charge: InboxCharge | null;
   private readonly users = new Map<string, Stored[]>();
   private seq = 0;
 
-  constructor(limits: Partial<InboxLimits> = {}, now: () => number = Date.now) {
+  constructor(limits: Partial<InboxLimits> = {}, now: () => number = Date.now, charge: InboxCharge | null = null) {
     this.limits = { ...DEFAULT_INBOX_LIMITS, ...limits };
     this.now = now;
+    this.charge = charge;
   }
 
   async append(user: string, env: Envelope): Promise<string> {
+    const release = this.charge ? this.charge(user, env) : null;
+    // Kept for long: its own copy of the body, not a view pinning a larger buffer.
+    const kept: Envelope = release ? { ...env, body: Buffer.from(env.body) } : env;
     let list = this.users.get(user);
     if (!list) {
       list = [];
@@ -28,9 +45,14 @@ export class MemoryInbox implements Inbox {
     }
     this.seq += 1;
     const entryId = `${this.now()}-${this.seq}`;
-    list.push({ entryId, at: this.now(), env });
-    if (list.length > this.limits.maxLength) list.splice(0, list.length - this.limits.maxLength);
+    list.push({ entryId, at: this.now(), env: kept, release });
+    if (list.length > this.limits.maxLength) for (const gone of list.splice(0, list.length - this.limits.maxLength)) gone.release?.();
     return entryId;
+  }
+
+  /** Drop expired entries of every user. */
+  sweep(): void {
+    for (const user of [...this.users.keys()]) this.prune(user);
   }
 
   async read(user: string, max = Number.POSITIVE_INFINITY): Promise<InboxEntry[]> {
@@ -42,7 +64,11 @@ export class MemoryInbox implements Inbox {
     const list = this.users.get(user);
     if (!list) return;
     const ids = new Set(entryIds);
-    const kept = list.filter((s) => !ids.has(s.entryId));
+    const kept = list.filter((s) => {
+      if (!ids.has(s.entryId)) return true;
+      s.release?.();
+      return false;
+    });
     if (kept.length === 0) this.users.delete(user);
     else this.users.set(user, kept);
   }
@@ -61,7 +87,7 @@ export class MemoryInbox implements Inbox {
     const cutoff = this.now() - this.limits.maxAgeMs;
     let i = 0;
     while (i < list.length && list[i]!.at < cutoff) i++;
-    if (i > 0) list.splice(0, i);
+    if (i > 0) for (const gone of list.splice(0, i)) gone.release?.();
     if (list.length === 0) this.users.delete(user);
     return list;
   }

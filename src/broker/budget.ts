@@ -1,0 +1,152 @@
+/**
+ * The node's budget for what it holds on behalf of consumers that are not
+ * there yet: queue backlogs, memory inboxes (single node), frames in open
+ * transactions, and messages delivered but not yet acknowledged. The number
+ * of queues, users and sessions is up to clients, so per-queue and per-inbox
+ * caps alone bound nothing; this does:
+ *
+ *  - node-wide, `maxHeldBytes` (STOMP_MAX_HELD_BYTES): past it, taking in
+ *    more is refused with STOMP_ERR_MEMORY_BUDGET;
+ *  - per sender, `maxHeldBytesPerSender` (a user, or one session of a client
+ *    without a user): past it, STOMP_ERR_SENDER_QUOTA, so one sender cannot
+ *    take the whole budget from the others.
+ *
+ * Sizes are estimates of what a held message costs: body, header text and a
+ * fixed overhead for the objects around it. A message delivered in a client
+ * ack mode stays charged where it was held (its queue, its inbox entry)
+ * until it is acknowledged; topic messages awaiting an ACK are bounded per
+ * session instead (limits.maxUnackedBytesPerSession). Refusing happens where
+ * messages come in; what comes back (a NACKed message) is always taken.
+ */
+import { ErrorCode, StompError } from '../errors.js';
+
+export type HeldKind = 'queue' | 'inbox' | 'transaction';
+export const HELD_KINDS: readonly HeldKind[] = ['queue', 'inbox', 'transaction'];
+
+/** Why something was refused, as /metrics reports it. */
+export type RefusalReason = 'memory_budget' | 'sender_quota';
+
+/** Bytes of object overhead counted per held message (envelope, header object, list entry). */
+export const HELD_OVERHEAD_BYTES = 256;
+
+export interface BudgetLimits {
+  maxHeldBytes: number;
+  maxHeldBytesPerSender: number;
+}
+
+/** Per-sender quota keys: a user's, or a session's without a user (distinct name spaces). */
+export function userSender(name: string): string {
+  return `u:${name}`;
+}
+export function sessionSender(sessionId: string): string {
+  return `s:${sessionId}`;
+}
+
+/** What one held message is counted as. */
+export function heldSize(body: Buffer, headers: Readonly<Record<string, string>>, destination: string): number {
+  let n = HELD_OVERHEAD_BYTES + body.length + destination.length;
+  for (const k in headers) n += k.length + headers[k]!.length;
+  return n;
+}
+
+/** Bytes taken by one holder (a message, a transaction); released once. */
+export class Hold {
+  private held = 0;
+
+  constructor(
+    private readonly budget: MemoryBudget,
+    readonly kind: HeldKind,
+    /** Sender key, or null for server-side sends (node-wide budget only). */
+    readonly sender: string | null,
+  ) {}
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** Take `bytes` more; throws the coded refusal (taking nothing) when they do not fit. */
+  grow(bytes: number): void {
+    this.budget.take(this.kind, this.sender, bytes, false);
+    this.held += bytes;
+  }
+
+  /** Take `bytes` more whatever the budget says (what comes back, e.g. a NACKed message). */
+  force(bytes: number): void {
+    this.budget.take(this.kind, this.sender, bytes, true);
+    this.held += bytes;
+  }
+
+  /** Give everything back (idempotent). */
+  release(): void {
+    if (this.held === 0) return;
+    this.budget.give(this.kind, this.sender, this.held);
+    this.held = 0;
+  }
+}
+
+export class MemoryBudget {
+  private total = 0;
+  private readonly kinds = new Map<HeldKind, number>(HELD_KINDS.map((k) => [k, 0]));
+  private readonly senders = new Map<string, number>();
+  private readonly refused = new Map<RefusalReason, number>([
+    ['memory_budget', 0],
+    ['sender_quota', 0],
+  ]);
+
+  constructor(readonly limits: BudgetLimits) {}
+
+  /** A holder of `kind` for `sender`, holding `bytes` at once (throws the refusal if they do not fit). */
+  hold(kind: HeldKind, sender: string | null, bytes: number): Hold {
+    const h = new Hold(this, kind, sender);
+    h.grow(bytes);
+    return h;
+  }
+
+  /** Bytes held in all. */
+  get heldBytes(): number {
+    return this.total;
+  }
+
+  /** Bytes held, by kind. */
+  byKind(): ReadonlyMap<HeldKind, number> {
+    return this.kinds;
+  }
+
+  /** Refusals so far, by reason. */
+  refusals(): ReadonlyMap<RefusalReason, number> {
+    return this.refused;
+  }
+
+  /** Bytes held for `sender`. */
+  heldFor(sender: string): number {
+    return this.senders.get(sender) ?? 0;
+  }
+
+  /** @internal Hold's accounting. */
+  take(kind: HeldKind, sender: string | null, bytes: number, force: boolean): void {
+    if (!force) {
+      const { maxHeldBytes, maxHeldBytesPerSender } = this.limits;
+      if (sender !== null && this.heldFor(sender) + bytes > maxHeldBytesPerSender) {
+        this.refused.set('sender_quota', this.refused.get('sender_quota')! + 1);
+        throw new StompError(ErrorCode.SENDER_QUOTA, `this sender already has ${this.heldFor(sender)} bytes held (at most ${maxHeldBytesPerSender})`);
+      }
+      if (this.total + bytes > maxHeldBytes) {
+        this.refused.set('memory_budget', this.refused.get('memory_budget')! + 1);
+        throw new StompError(ErrorCode.MEMORY_BUDGET, `the node holds ${this.total} bytes for absent consumers (at most ${maxHeldBytes})`);
+      }
+    }
+    this.total += bytes;
+    this.kinds.set(kind, this.kinds.get(kind)! + bytes);
+    if (sender !== null) this.senders.set(sender, this.heldFor(sender) + bytes);
+  }
+
+  /** @internal Hold's accounting. */
+  give(kind: HeldKind, sender: string | null, bytes: number): void {
+    this.total -= bytes;
+    this.kinds.set(kind, this.kinds.get(kind)! - bytes);
+    if (sender === null) return;
+    const left = this.heldFor(sender) - bytes;
+    if (left > 0) this.senders.set(sender, left);
+    else this.senders.delete(sender);
+  }
+}
