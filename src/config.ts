@@ -161,7 +161,8 @@ export interface BrokerConfig {
   endpoints: string[];
   /** Plain STOMP over TCP; null = off. */
   tcpPort: number | null;
-  tcpHost: string;
+  /** Address of the TCP listener (STOMP_TCP_HOST); null = the same as `host`. */
+  tcpHost: string | null;
   redisUrl: string | null;
   kafkaBrokers: string | null;
   nodeId: string | null;
@@ -216,7 +217,7 @@ export const DEFAULTS: BrokerConfig = {
   host: '0.0.0.0',
   endpoints: ['/ws'],
   tcpPort: null,
-  tcpHost: '0.0.0.0',
+  tcpHost: null,
   redisUrl: null,
   kafkaBrokers: null,
   nodeId: null,

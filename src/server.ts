@@ -23,6 +23,8 @@ export interface ListenAddress {
   port: number;
   host: string;
   tcpPort: number | null;
+  /** The address the TCP listener is bound to (STOMP_TCP_HOST, default HOST), else null. */
+  tcpHost: string | null;
   /** The separate /metrics listener's port (METRICS_PORT), else null. */
   metricsPort: number | null;
 }
@@ -112,17 +114,18 @@ export class StompServer {
     await this.app.listen({ port: this.cfg.port, host: this.cfg.host });
     const a = this.app.server.address() as net.AddressInfo;
     let tcpPort: number | null = null;
+    let tcpHost: string | null = null;
     if (this.cfg.tcpPort !== null) {
       const tcp = createTcpServer(this.broker);
       this.connections.watch(tcp);
       this.tcp = tcp;
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject);
-        tcp.listen(this.cfg.tcpPort!, this.cfg.tcpHost, () => resolve());
+        tcp.listen(this.cfg.tcpPort!, this.cfg.tcpHost ?? this.cfg.host, () => resolve());
       });
-      tcpPort = (tcp.address() as net.AddressInfo).port;
+      ({ port: tcpPort, address: tcpHost } = tcp.address() as net.AddressInfo);
     }
-    this.address = { port: a.port, host: a.address, tcpPort, metricsPort: null };
+    this.address = { port: a.port, host: a.address, tcpPort, tcpHost, metricsPort: null };
     return this.address;
   }
 

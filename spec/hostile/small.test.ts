@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { ErrorCode } from '../../src/errors.js';
-import { startBroker } from '../helpers/broker.js';
+import { blockingHandler, startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
 
 t.test('headers named constructor, toString or __proto__ are delivered like any other', async (t) => {
@@ -46,4 +46,20 @@ t.test('HTTP API: malformed topic paths are 400s, not 500s', async (t) => {
     t.equal(j.error, ErrorCode.INVALID_DESTINATION, 'with the error code');
   }
   t.equal((await post('fine/path')).status, 202, 'a good path is still accepted');
+});
+
+t.test('frames piling up behind a slow handler are bounded even within one message', async (t) => {
+  const b = await startBroker(t);
+  const gate = blockingHandler(t, b.broker, '/slow');
+  const observer = await b.user('observer');
+  await observer.subscribe('o', '/topic/obs');
+  const c = await b.user('piler');
+  c.send(raw('SEND', { destination: '/app/slow' }, 'x'));
+  await gate.started;
+  // One WebSocket message, 45,000 tiny frames: pausing the socket cannot stop them, the bound does.
+  c.send(raw('BEGIN', { transaction: 't' }).repeat(45_000));
+  await expectError(t, c, ErrorCode.INPUT_OVERFLOW);
+  await b.broker.publish('/topic/obs', 'fine');
+  t.equal((await observer.next('MESSAGE')).body.toString(), 'fine', 'the observer never noticed');
+  gate.release();
 });

@@ -60,7 +60,10 @@ type State = 'awaiting-connect' | 'connecting' | 'connected' | 'closing' | 'clos
 
 /** Ids remembered per subscription for duplicate detection. */
 const DEDUPE_WINDOW = 2048;
+/** Frames waiting behind a slow one at which the session stops reading from its connection... */
 const MAX_PENDING_FRAMES = 1000;
+/** ...and past which (frames of a chunk already read) it closes with STOMP_ERR_INPUT_OVERFLOW. */
+const MAX_WAITING_FRAMES = 10 * MAX_PENDING_FRAMES;
 const ERROR_CLOSE_GRACE_MS = 1000;
 
 /** Parser settings per broker limits: resolved once and shared by every session of that broker. */
@@ -98,8 +101,9 @@ export class Session implements FrameSink {
   readonly connectedAt = Date.now();
 
   private readonly parser: FrameParser;
-  /** Frames that arrived while an earlier one was being handled (null when none). */
-  private pending: Frame[] | null = null;
+  /** Frames that arrived while an earlier one was being handled (null when none), taken from `pendingHead` on. */
+  private pending: Array<Frame | undefined> | null = null;
+  private pendingHead = 0;
   private busy = false;
   /**
    * Client ack modes: ack id -> message awaiting ACK/NACK, and `sub.id NUL message-id` -> ack id
@@ -169,10 +173,15 @@ export class Session implements FrameSink {
     if (this.busy) {
       const pending = (this.pending ??= []);
       pending.push(frame);
-      if (pending.length >= MAX_PENDING_FRAMES && !this.inputPaused) {
+      const waiting = pending.length - this.pendingHead;
+      if (waiting >= MAX_PENDING_FRAMES && !this.inputPaused) {
         this.inputPaused = true;
         this.conn.pause?.();
       }
+      // Pausing stops the next read, not the frames of one already read (a 1 MiB WebSocket
+      // message can hold ~90,000 tiny frames): past a hard bound the client is cut off.
+      if (waiting > MAX_WAITING_FRAMES)
+        this.fail(new StompError(ErrorCode.INPUT_OVERFLOW, `more than ${MAX_WAITING_FRAMES} frames waiting behind a slow one`));
       return;
     }
     this.process(frame);
@@ -215,12 +224,19 @@ export class Session implements FrameSink {
   }
 
   private drainPending(): void {
-    while (!this.busy && this.pending !== null && this.pending.length > 0 && this.isOpen) {
-      const next = this.pending.shift()!;
+    while (!this.busy && this.pending !== null && this.pendingHead < this.pending.length && this.isOpen) {
+      const next = this.pending[this.pendingHead]!;
+      this.pending[this.pendingHead++] = undefined; // let the frame go
       this.process(next);
+      // Taken frames are cut off in bulk (amortised linear; shift() per frame is not).
+      if (this.pending !== null && this.pendingHead >= 1024 && this.pendingHead * 2 >= this.pending.length) {
+        this.pending.splice(0, this.pendingHead);
+        this.pendingHead = 0;
+      }
     }
-    if (!this.busy && (this.pending === null || this.pending.length === 0)) {
+    if (!this.busy && (this.pending === null || this.pendingHead >= this.pending.length)) {
       this.pending = null;
+      this.pendingHead = 0;
       if (this.inputPaused) {
         // Heart-beats were not read while paused: the client gets a fresh window.
         this.inputPaused = false;
@@ -544,6 +560,7 @@ export class Session implements FrameSink {
     if (this.killTimer) clearTimeout(this.killTimer);
     this.killTimer = null;
     this.pending = null;
+    this.pendingHead = 0;
     this.endTransactions(); // STOMP 1.2: open transactions are aborted on disconnect.
     this.releaseUnacked();
     try {
