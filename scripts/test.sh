@@ -26,4 +26,32 @@ if [ -z "${KAFKA_BROKERS:-}" ]; then
 fi
 echo "test.sh: Kafka at $KAFKA_BROKERS (started here: $started_kafka)" >&2
 
-npx tap "$@"
+# Explicit arguments (a file, a tap flag): just that.
+if [ "$#" -gt 0 ]; then exec npx tap "$@"; fi
+
+# Everything: the suite with tap's parallel jobs, then spec/hostile/ alone (its
+# observer's latency is part of what it asserts: it must not share the two
+# cores with another test file). One summary line for both, in tap's format.
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"; KAFKA_STOP_FAST=1 scripts/kafka/stop.sh "${KAFKA_STATE_FILE:-/nonexistent}" >/dev/null 2>&1 || true' EXIT
+set +e
+npx tap --exclude 'spec/hostile/**' 2>&1 | tee "$logs/main"
+main_rc=${PIPESTATUS[0]}
+npx tap --jobs=1 --disable-coverage 'spec/hostile/*.test.ts' 2>&1 | tee "$logs/hostile"
+hostile_rc=${PIPESTATUS[0]}
+set -e
+node -e '
+  const fs = require("node:fs");
+  const sum = { total: 0, pass: 0, fail: 0, skip: 0 };
+  for (const f of process.argv.slice(1)) {
+    const line = fs.readFileSync(f, "utf8").split("\n").filter((l) => /^# \{ total: \d+/.test(l)).pop();
+    if (!line) { sum.fail++; continue; }
+    for (const k of Object.keys(sum)) sum[k] += Number((new RegExp(k + ": (\\d+)").exec(line) || [0, 0])[1]);
+  }
+  const parts = ["total: " + sum.total, "pass: " + sum.pass];
+  if (sum.fail) parts.push("fail: " + sum.fail);
+  if (sum.skip) parts.push("skip: " + sum.skip);
+  console.log("# all tests (parallel suite + spec/hostile alone)");
+  console.log("# { " + parts.join(", ") + " }");
+' "$logs/main" "$logs/hostile"
+[ "$main_rc" -eq 0 ] && [ "$hostile_rc" -eq 0 ]

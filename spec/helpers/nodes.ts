@@ -13,6 +13,8 @@ export const API_TOKEN = 'cluster-test-token';
 export interface NodeProc {
   nodeId: string;
   port: number;
+  /** The plain STOMP TCP port (STOMP_TCP_PORT set), else null. */
+  tcpPort: number | null;
   proc: ChildProcess;
   url: string;
   /** stdout+stderr of the node, for failure messages. */
@@ -64,14 +66,14 @@ export async function startNode(t: Teardown, env: Record<string, string>, timeou
       await exited;
     }
   });
-  const listening = await new Promise<{ node: string; port: number }>((resolve, reject) => {
+  const listening = await new Promise<{ node: string; port: number; tcpPort: number | null }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const onData = (d: Buffer): void => {
       out += d.toString();
       for (const line of out.split('\n')) {
         if (!line.startsWith('{"event":"listening"')) continue;
         clearTimeout(timer);
-        resolve(JSON.parse(line) as { node: string; port: number });
+        resolve(JSON.parse(line) as { node: string; port: number; tcpPort: number | null });
         return;
       }
     };
@@ -96,6 +98,7 @@ export async function startNode(t: Teardown, env: Record<string, string>, timeou
   return {
     nodeId: listening.node,
     port: listening.port,
+    tcpPort: listening.tcpPort,
     proc,
     url,
     exited,

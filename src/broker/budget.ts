@@ -42,6 +42,16 @@ export function sessionSender(sessionId: string): string {
   return `s:${sessionId}`;
 }
 
+/**
+ * A body to keep for long: itself when it (nearly) fills its backing memory,
+ * else a copy, so a small message held in a queue or an inbox does not pin
+ * the client's whole read chunk (a view of a 64 KiB TCP read), while a large
+ * frame the parser already assembled in memory of its own is not copied again.
+ */
+export function keptBody(body: Buffer): Buffer {
+  return body.buffer.byteLength > 2 * body.length + 16 * 1024 ? Buffer.from(body) : body;
+}
+
 /** What one held message is counted as. */
 export function heldSize(body: Buffer, headers: Readonly<Record<string, string>>, destination: string): number {
   let n = HELD_OVERHEAD_BYTES + body.length + destination.length;

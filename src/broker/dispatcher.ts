@@ -78,8 +78,11 @@ export class Dispatcher {
     const writeAheads: Array<Promise<void>> = [];
     const delivered = this.deliverLocal(env, writeAheads, false);
     const remote = nodes.filter((n) => n !== this.d.nodeId);
-    if (remote.length === 0 && delivered === 0) return this.toInbox(env);
-    await Promise.all([...remote.map((n) => this.sendTo(n, env)), ...writeAheads]);
+    const work = remote.map((n) => this.sendTo(n, env));
+    if (remote.length === 0 && delivered === 0) work.push(this.toInbox(env));
+    // One await for everything started: a failure (a write-ahead refused by the memory budget)
+    // reaches the caller, and no other rejection is left unhandled.
+    await Promise.all([...work, ...writeAheads]);
   }
 
   /**
@@ -92,7 +95,7 @@ export class Dispatcher {
     const user = env.user!;
     if (this.d.users.has(user)) {
       const waits: Array<Promise<void>> = [];
-      if (this.deliverLocal(env, waits, true) === 0) return this.toInbox(env);
+      if (this.deliverLocal(env, waits, true) === 0) waits.push(this.toInbox(env));
       if (waits.length > 0) return Promise.all(waits).then(() => undefined);
       return;
     }
@@ -202,6 +205,8 @@ export class Dispatcher {
       // session that ends, or a node that crashes before the ACK leaves it there for replay.
       const user = route.user;
       const entry = this.d.inbox.append(user, env);
+      // Handled here in any case (its failure reaches the sender through `pending`, where there is one).
+      entry.catch(() => undefined);
       pending?.push(entry.then(() => undefined));
       const remove = (): void => void entry.then((id) => this.d.inbox.remove(user, [id])).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox remove failed'));
       d.onAck = remove;

@@ -16,7 +16,7 @@
  *    moves it to the dead-letter queue when one is configured.
  */
 import type { Subscription } from '../session/subscription.js';
-import { type Hold, type MemoryBudget, heldSize } from './budget.js';
+import { type Hold, type MemoryBudget, heldSize, keptBody } from './budget.js';
 
 export interface QueuedMessage {
   id: string;
@@ -106,8 +106,7 @@ export class QueueManager {
       this.forgetIfEmpty(m.destination, q);
       throw err;
     }
-    // Kept for long: its own copy, not a view pinning the client's whole read chunk.
-    m.body = Buffer.from(m.body);
+    m.body = keptBody(m.body);
     this.keep(q, m);
   }
 

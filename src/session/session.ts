@@ -64,6 +64,8 @@ const DEDUPE_WINDOW = 2048;
 const MAX_PENDING_FRAMES = 1000;
 /** ...and past which (frames of a chunk already read) it closes with STOMP_ERR_INPUT_OVERFLOW. */
 const MAX_WAITING_FRAMES = 10 * MAX_PENDING_FRAMES;
+/** How long a session works through its input in one turn of the event loop before it lets others go. */
+const SLICE_MS = 2;
 const ERROR_CLOSE_GRACE_MS = 1000;
 
 /** Parser settings per broker limits: resolved once and shared by every session of that broker. */
@@ -105,6 +107,8 @@ export class Session implements FrameSink {
   private pending: Array<Frame | undefined> | null = null;
   private pendingHead = 0;
   private busy = false;
+  /** When this session's current slice of work began (performance.now()). */
+  private sliceStart = 0;
   /**
    * Client ack modes: ack id -> message awaiting ACK/NACK, and `sub.id NUL message-id` -> ack id
    * (made by the first such delivery; each subscription also keeps its own, in order).
@@ -163,6 +167,7 @@ export class Session implements FrameSink {
   receive(chunk: Buffer): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.lastReceived = Date.now();
+    if (!this.busy) this.sliceStart = performance.now();
     this.parser.push(chunk);
   }
 
@@ -170,21 +175,45 @@ export class Session implements FrameSink {
   onFrame(frame: Frame): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.host.count?.('frame_in');
-    if (this.busy) {
-      const pending = (this.pending ??= []);
-      pending.push(frame);
-      const waiting = pending.length - this.pendingHead;
-      if (waiting >= MAX_PENDING_FRAMES && !this.inputPaused) {
-        this.inputPaused = true;
-        this.conn.pause?.();
-      }
-      // Pausing stops the next read, not the frames of one already read (a 1 MiB WebSocket
-      // message can hold ~90,000 tiny frames): past a hard bound the client is cut off.
-      if (waiting > MAX_WAITING_FRAMES)
-        this.fail(new StompError(ErrorCode.INPUT_OVERFLOW, `more than ${MAX_WAITING_FRAMES} frames waiting behind a slow one`));
+    if (this.busy) return this.wait(frame);
+    if (performance.now() - this.sliceStart > SLICE_MS) {
+      this.wait(frame);
+      this.yieldTurn();
       return;
     }
     this.process(frame);
+  }
+
+  /** Queue a frame behind the one being handled (or behind this turn's slice). */
+  private wait(frame: Frame): void {
+    const pending = (this.pending ??= []);
+    pending.push(frame);
+    const waiting = pending.length - this.pendingHead;
+    if (waiting >= MAX_PENDING_FRAMES && !this.inputPaused) {
+      this.inputPaused = true;
+      this.conn.pause?.();
+    }
+    // Pausing stops the next read, not the frames of one already read (a 1 MiB WebSocket
+    // message can hold ~90,000 tiny frames): past a hard bound the client is cut off.
+    if (waiting > MAX_WAITING_FRAMES)
+      this.fail(new StompError(ErrorCode.INPUT_OVERFLOW, `more than ${MAX_WAITING_FRAMES} frames waiting behind a slow one`));
+  }
+
+  /**
+   * This session had its slice of the turn (SLICE_MS): the frames left wait for
+   * the next turn, so every other connection with input is served first. One
+   * client cannot hold the event loop for longer than one slice (plus the one
+   * frame that ends it) while others wait.
+   */
+  private yieldTurn(): void {
+    this.busy = true;
+    setImmediate(Session.nextSlice, this);
+  }
+
+  private static nextSlice(s: Session): void {
+    s.busy = false;
+    s.sliceStart = performance.now();
+    s.drainPending();
   }
 
   /** FrameSink: `count` heart-beats (consecutive EOLs) from this session's parser. */
@@ -210,6 +239,7 @@ export class Session implements FrameSink {
       (result as Promise<void>).then(
         () => {
           this.busy = false;
+          this.sliceStart = performance.now(); // a new turn: a new slice
           this.frameDone(frame);
           this.drainPending();
         },
@@ -225,6 +255,7 @@ export class Session implements FrameSink {
 
   private drainPending(): void {
     while (!this.busy && this.pending !== null && this.pendingHead < this.pending.length && this.isOpen) {
+      if (performance.now() - this.sliceStart > SLICE_MS) return this.yieldTurn();
       const next = this.pending[this.pendingHead]!;
       this.pending[this.pendingHead++] = undefined; // let the frame go
       this.process(next);

@@ -36,8 +36,8 @@ export class MemoryInbox implements Inbox {
 
   async append(user: string, env: Envelope): Promise<string> {
     const release = this.charge ? this.charge(user, env) : null;
-    // Kept for long: its own copy of the body, not a view pinning a larger buffer.
-    const kept: Envelope = release ? { ...env, body: Buffer.from(env.body) } : env;
+    // Kept for long: not a view pinning a much larger buffer (a client's read chunk).
+    const kept: Envelope = env.body.buffer.byteLength > 2 * env.body.length + 16 * 1024 ? { ...env, body: Buffer.from(env.body) } : env;
     let list = this.users.get(user);
     if (!list) {
       list = [];
