@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # `npm test` (and the last step of `make test`): check the machine has what the
 # tests need (scripts/setup.sh --check names anything missing; `make test`
-# installs it first), build, start ONE throw-away Kafka broker (KRaft, real
-# Apache Kafka jars from Maven Central, cached) for the whole run, run every
-# tap test, stop Kafka. Redis servers are started per test file on free ports
-# by spec/helpers/services.ts. Extra arguments go to tap (e.g. a file).
+# installs it first), build, type-check spec/ (tsconfig.spec.json), start ONE
+# throw-away Kafka broker (KRaft, real Apache Kafka jars from Maven Central,
+# cached) for the whole run, run every tap test, stop Kafka. Redis servers are
+# started per test file on free ports by spec/helpers/services.ts. Extra
+# arguments go to tap (e.g. a file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh --check
 
 npx tsc -p tsconfig.json
+# spec/ is only transpiled by tap: type-check it too, so a spec type error fails here.
+npx tsc -p tsconfig.spec.json
 
 started_kafka=0
 if [ -z "${KAFKA_BROKERS:-}" ]; then

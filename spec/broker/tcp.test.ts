@@ -10,6 +10,7 @@ import { DEFAULTS } from '../../src/config.js';
 import { RawClient } from '../helpers/client.js';
 import { startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
+import { Waiters } from '../helpers/wait.js';
 
 interface Received {
   headers: Record<string, string>;
@@ -20,25 +21,16 @@ interface Received {
 /** Collects what a stompit subscription receives; waits are event-driven. */
 class Collector {
   readonly got: Received[] = [];
-  private waiters: Array<() => void> = [];
+  private readonly waiters = new Waiters();
   readonly onMessage = (err: Error | null, message: Message): void => {
     if (err) return;
     message.readString('utf-8', (_e, body) => {
       this.got.push({ headers: message.headers, body: body ?? '', message });
-      for (const w of this.waiters.splice(0)) w();
+      this.waiters.wake();
     });
   };
   take(n: number, ms = 5000): Promise<Received[]> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${n} messages, got ${this.got.length}`)), ms);
-      const check = (): void => {
-        if (this.got.length >= n) {
-          clearTimeout(timer);
-          resolve(this.got.splice(0, n));
-        } else this.waiters.push(check);
-      };
-      check();
-    });
+    return this.waiters.until(() => (this.got.length >= n ? this.got.splice(0, n) : undefined), ms, `${n} messages`, () => `got ${this.got.length}`);
   }
 }
 

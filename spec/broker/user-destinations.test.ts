@@ -1,31 +1,32 @@
 /**
- * User destinations as Spring has them, over real WebSockets: sendToUser and
- * client SENDs to /user/{name}/... reach every session of that user
- * subscribed to /user/queue/x (MESSAGE destination as subscribed); a session
- * never receives another user's messages; the inbox keeps what an offline
- * user missed and replays it on subscribe.
+ * User destinations as Spring has them: sendToUser and client SENDs to
+ * /user/{name}/... reach every session of that user subscribed to
+ * /user/queue/x (MESSAGE destination as subscribed); a session never receives
+ * another user's messages; the inbox keeps what an offline user missed and
+ * replays it on subscribe. Routing needs no socket: the sessions are in-memory
+ * connections on the broker core (spec/helpers/memory-connection.ts).
  */
 import t from 'tap';
 import { ErrorCode } from '../../src/errors.js';
 import { DEFAULTS } from '../../src/config.js';
 import { DestinationResolver } from '../../src/broker/destinations.js';
 import { IdSequence } from '../../src/broker/ids.js';
-import { startBroker } from '../helpers/broker.js';
+import { startCore } from '../helpers/memory-connection.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
 
 const text = (f: { body: Buffer }): string => f.body.toString();
 
 t.test('sendToUser reaches every tab of the user subscribed to /user/queue/x, and nobody else', async (t) => {
-  const b = await startBroker(t);
-  const tab1 = await b.user('alice');
-  const tab2 = await b.user('alice');
-  const tab3 = await b.user('alice'); // not subscribed
-  const bob = await b.user('bob');
+  const core = await startCore(t);
+  const tab1 = await core.user('alice');
+  const tab2 = await core.user('alice');
+  const tab3 = await core.user('alice'); // not subscribed
+  const bob = await core.user('bob');
   await tab1.subscribe('q1', '/user/queue/x');
   await tab2.subscribe('q2', '/user/queue/x');
   await tab3.subscribe('other', '/user/queue/other');
   await bob.subscribe('q', '/user/queue/x');
-  await b.broker.sendToUser('alice', '/queue/x', { n: 1 }, { 'x-trace': 'abc' });
+  await core.broker.sendToUser('alice', '/queue/x', { n: 1 }, { 'x-trace': 'abc' });
   for (const [tab, sub] of [
     [tab1, 'q1'],
     [tab2, 'q2'],
@@ -37,24 +38,24 @@ t.test('sendToUser reaches every tab of the user subscribed to /user/queue/x, an
     t.equal(m.headers['x-trace'], 'abc', 'extra headers passed on');
     t.same(JSON.parse(text(m)), { n: 1 });
   }
-  await b.broker.sendToUser('alice', '/queue/other', 'text body');
+  await core.broker.sendToUser('alice', '/queue/other', 'text body');
   const o = await tab3.next('MESSAGE');
   t.equal(text(o), 'text body', 'the unsubscribed tab only gets what it subscribed to');
   t.equal(o.headers['content-type'], 'text/plain;charset=UTF-8');
   t.equal(o.headers['destination'], '/user/queue/other');
-  await b.broker.sendToUser('bob', '/queue/x', 'for bob');
+  await core.broker.sendToUser('bob', '/queue/x', 'for bob');
   t.equal(text(await bob.next('MESSAGE')), 'for bob', "bob never got alice's message");
   // The "/user" form of the destination works server side too.
-  await b.broker.sendToUser('alice', '/user/queue/x', 'prefixed');
+  await core.broker.sendToUser('alice', '/user/queue/x', 'prefixed');
   t.equal(text(await tab1.next('MESSAGE')), 'prefixed');
   t.equal(text(await tab2.next('MESSAGE')), 'prefixed');
 });
 
 t.test('subscribing with the own name: /user/{self}/chat receives what is sent to /chat', async (t) => {
-  const b = await startBroker(t);
-  const bob = await b.user('bob');
+  const core = await startCore(t);
+  const bob = await core.user('bob');
   await bob.subscribe('chat', '/user/bob/chat');
-  await b.broker.sendToUser('bob', '/chat', { from: 'alice', text: 'hi' });
+  await core.broker.sendToUser('bob', '/chat', { from: 'alice', text: 'hi' });
   const m = await bob.next('MESSAGE');
   t.equal(m.headers['destination'], '/user/bob/chat', 'MESSAGE destination as subscribed');
   t.equal(m.headers['subscription'], 'chat');
@@ -62,10 +63,10 @@ t.test('subscribing with the own name: /user/{self}/chat receives what is sent t
 });
 
 t.test('a client SEND to /user/{name}/queue/x reaches that user', async (t) => {
-  const b = await startBroker(t);
-  const alice = await b.user('alice');
-  const bob1 = await b.user('bob');
-  const bob2 = await b.user('bob');
+  const core = await startCore(t);
+  const alice = await core.user('alice');
+  const bob1 = await core.user('bob');
+  const bob2 = await core.user('bob');
   await bob1.subscribe('s', '/user/queue/inbox');
   await bob2.subscribe('s', '/user/queue/inbox');
   await alice.subscribe('s', '/user/queue/inbox');
@@ -81,13 +82,13 @@ t.test('a client SEND to /user/{name}/queue/x reaches that user', async (t) => {
 });
 
 t.test('a session never receives another user\'s messages', async (t) => {
-  const b = await startBroker(t);
-  const bob = await b.user('bob');
+  const core = await startCore(t);
+  const bob = await core.user('bob');
   await bob.subscribe('s', '/user/queue/x');
-  const observer = await b.user('observer');
+  const observer = await core.user('observer');
   await observer.subscribe('s', '/topic/alive');
 
-  const bobTab = await b.client();
+  const bobTab = core.open();
   const bobSession = (await bobTab.connect({ login: 'bob' })).headers['session']!;
 
   const refused: Array<[string, string, Record<string, string>]> = [
@@ -101,25 +102,25 @@ t.test('a session never receives another user\'s messages', async (t) => {
   let n = 0;
   for (const [name, destination, headers] of refused) {
     await t.test(name, async (t) => {
-      const c = await b.client();
+      const c = core.open();
       await c.connect(headers);
       c.send(raw('SUBSCRIBE', { id: 'steal', destination, receipt: 'sub' }));
       await expectError(t, c, ErrorCode.FORBIDDEN, { receipt: 'sub' });
       const marker = `alive-${++n}`;
-      await b.broker.publish('/topic/alive', marker);
+      await core.broker.publish('/topic/alive', marker);
       t.equal(text(await observer.next('MESSAGE')), marker, 'other sessions keep working');
     });
   }
-  await b.broker.sendToUser('bob', '/queue/x', 'only for bob');
+  await core.broker.sendToUser('bob', '/queue/x', 'only for bob');
   t.equal(text(await bob.next('MESSAGE')), 'only for bob');
 });
 
 t.test('inbox: an offline user gets what was sent to /queue/x on subscribe, in order, marked x-replay', async (t) => {
-  const b = await startBroker(t);
-  for (const n of [1, 2, 3]) await b.broker.sendToUser('carol', '/queue/x', { n });
-  await b.broker.sendToUser('carol', '/chat', 'not an inbox destination');
-  await b.broker.publish('/topic/carol', 'topics are never kept');
-  const carol = await b.user('carol');
+  const core = await startCore(t);
+  for (const n of [1, 2, 3]) await core.broker.sendToUser('carol', '/queue/x', { n });
+  await core.broker.sendToUser('carol', '/chat', 'not an inbox destination');
+  await core.broker.publish('/topic/carol', 'topics are never kept');
+  const carol = await core.user('carol');
   await carol.subscribe('t', '/topic/carol');
   await carol.subscribe('chat', '/user/carol/chat');
   await carol.subscribe('x', '/user/queue/x');
@@ -135,25 +136,25 @@ t.test('inbox: an offline user gets what was sent to /queue/x on subscribe, in o
     t.equal(m.headers['subscription'], 'x');
     t.equal(m.headers['content-type'], 'application/json');
   }
-  await b.broker.sendToUser('carol', '/queue/x', 'live');
+  await core.broker.sendToUser('carol', '/queue/x', 'live');
   const live = await carol.next('MESSAGE');
   t.equal(text(live), 'live', 'nothing else was kept (no /chat, no /topic message)');
   t.notOk('x-replay' in live.headers, 'live messages are not marked');
 
   // Replayed once only: a new session of carol gets nothing old.
-  carol.close();
+  carol.hangup();
   await carol.waitClosed();
-  const again = await b.user('carol');
+  const again = await core.user('carol');
   await again.subscribe('x', '/user/queue/x');
-  await b.broker.sendToUser('carol', '/queue/x', 'marker');
+  await core.broker.sendToUser('carol', '/queue/x', 'marker');
   const m = await again.next('MESSAGE');
   t.equal(text(m), 'marker', 'the inbox was emptied by the first replay');
 });
 
 t.test('inbox: a connected user without the subscription gets the message when subscribing', async (t) => {
-  const b = await startBroker(t);
-  const dave = await b.user('dave');
-  await b.broker.sendToUser('dave', '/queue/later', 'kept for dave');
+  const core = await startCore(t);
+  const dave = await core.user('dave');
+  await core.broker.sendToUser('dave', '/queue/later', 'kept for dave');
   await dave.subscribe('l', '/user/queue/later');
   const m = await dave.next('MESSAGE');
   t.equal(text(m), 'kept for dave');
@@ -178,16 +179,16 @@ t.test("every session id the broker generates is refused in Spring's /queue/x-us
 });
 
 t.test('client SEND to /user/{name}/chat; allowClientSendToUser:false refuses client SENDs to users', async (t) => {
-  const b = await startBroker(t);
-  const alice = await b.user('alice');
-  const bob = await b.user('bob');
+  const core = await startCore(t);
+  const alice = await core.user('alice');
+  const bob = await core.user('bob');
   await bob.subscribe('chat', '/user/bob/chat');
   alice.send(raw('SEND', { destination: '/user/bob/chat' }, 'direct'));
   const m = await bob.next('MESSAGE');
   t.equal(text(m), 'direct');
   t.equal(m.headers['destination'], '/user/bob/chat');
 
-  const locked = await startBroker(t, { allowClientSendToUser: false });
+  const locked = await startCore(t, { allowClientSendToUser: false });
   const a2 = await locked.user('alice');
   const b2 = await locked.user('bob');
   await b2.subscribe('q', '/user/queue/x');

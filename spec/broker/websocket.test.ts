@@ -1,7 +1,8 @@
 /**
  * The WebSocket transport: endpoints (/ws and /ws/websocket), subprotocol
  * negotiation, text and binary messages in, one frame per message out,
- * heart-beats as a lone "\n", the origin allow-list, the message size limit.
+ * heart-beats as a lone "\n", the origin allow-list, every client mistake
+ * ending in an ERROR and a clean close, the message size limit.
  */
 import t from 'tap';
 import { DEFAULTS } from '../../src/config.js';
@@ -10,6 +11,7 @@ import { FrameParser } from '../../src/stomp/parser.js';
 import type { Frame } from '../../src/stomp/frame.js';
 import { RawClient } from '../helpers/client.js';
 import { blockingHandler, startBroker } from '../helpers/broker.js';
+import { runClientMistakes } from '../helpers/client-mistakes.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -130,6 +132,17 @@ t.test('origin allow-list', async (t) => {
     t.equal((await c.connect({ login: 'o' })).command, 'CONNECTED', `origin ${origin ?? '(none)'} accepted`);
   }
   t.equal(DEFAULTS.allowedOrigins, null, 'unset by default: any origin, or same-origin when cookie tokens are accepted (spec/hostile/browser.test.ts)');
+});
+
+t.test('every client mistake over a WebSocket: the ERROR, then a clean close (1000); other sessions unaffected', async (t) => {
+  // The table is shared with the session core run (spec/session/protocol.test.ts).
+  const b = await startBroker(t);
+  await runClientMistakes(t, {
+    broker: b.broker.core,
+    open: () => b.client(),
+    user: (login) => b.user(login),
+    closed: (t, c) => t.equal(c.closeCode, 1000, 'a clean WebSocket close'),
+  });
 });
 
 t.test('message size limit: an oversized WebSocket message closes the connection (1009)', async (t) => {

@@ -64,6 +64,21 @@ function serveTestPage(broker: StompBroker): void {
   }
 }
 
+/**
+ * What PAGE puts on the page's global object. The page.evaluate callbacks run
+ * in the browser, where the global object is \`window\`; they reach it as
+ * \`globalThis\` (spec/ is type-checked without the DOM library).
+ */
+interface PageGlobals {
+  bridge: {
+    connect(url: string, login: string, transports: string[] | null): Promise<{ headers: Record<string, string>; transport: string }>;
+    subscribe(destination: string): void;
+    send(destination: string, body: string, headers: object): void;
+    bad(): void;
+    close(): void;
+  };
+}
+
 /** A ScenarioClient whose library runs in the page. */
 async function browserClient(page: Page, sockjsUrl: string, transports: string[] | null): Promise<ScenarioClient & { transport(): string }> {
   const inbox = new Inbox();
@@ -81,27 +96,27 @@ async function browserClient(page: Page, sockjsUrl: string, transports: string[]
     transport: () => transport,
     async connect(login) {
       const r = await page.evaluate(
-        ([url, l, tr]) => (window as unknown as { bridge: { connect(u: string, l: string, t: string[] | null): Promise<{ headers: Record<string, string>; transport: string }> } }).bridge.connect(url, l, tr),
+        ([url, l, tr]) => (globalThis as unknown as PageGlobals).bridge.connect(url, l, tr),
         [sockjsUrl, login, transports] as const,
       );
       transport = r.transport;
       return r.headers;
     },
     subscribe(destination) {
-      void page.evaluate((d) => (window as unknown as { bridge: { subscribe(d: string): void } }).bridge.subscribe(d), destination);
+      void page.evaluate((d) => (globalThis as unknown as PageGlobals).bridge.subscribe(d), destination);
     },
     send(destination, body, headers = {}) {
-      void page.evaluate(([d, b, h]) => (window as unknown as { bridge: { send(d: string, b: string, h: object): void } }).bridge.send(d, b, h), [destination, body, headers] as const);
+      void page.evaluate(([d, b, h]) => (globalThis as unknown as PageGlobals).bridge.send(d, b, h), [destination, body, headers] as const);
     },
     async sendWithReceipt(destination, body, receipt) {
-      await page.evaluate(([d, b, r]) => (window as unknown as { bridge: { send(d: string, b: string, h: object): void } }).bridge.send(d, b, { receipt: r }), [destination, body, receipt] as const);
+      await page.evaluate(([d, b, r]) => (globalThis as unknown as PageGlobals).bridge.send(d, b, { receipt: r }), [destination, body, receipt] as const);
       await inbox.until(() => inbox.receipts.includes(receipt), `receipt ${receipt}`);
     },
     sendBadFrame() {
-      void page.evaluate(() => (window as unknown as { bridge: { bad(): void } }).bridge.bad());
+      void page.evaluate(() => (globalThis as unknown as PageGlobals).bridge.bad());
     },
     async close() {
-      await page.evaluate(() => (window as unknown as { bridge: { close(): void } }).bridge.close()).catch(() => undefined);
+      await page.evaluate(() => (globalThis as unknown as PageGlobals).bridge.close()).catch(() => undefined);
     },
   };
 }

@@ -8,6 +8,7 @@
  * raw frame API) since no client sends malformed STOMP on purpose.
  */
 import type { TestBroker } from '../helpers/broker.js';
+import { Waiters } from '../helpers/wait.js';
 
 export interface ClientFrame {
   command: string;
@@ -21,7 +22,7 @@ export class Inbox {
   readonly errors: ClientFrame[] = [];
   readonly receipts: string[] = [];
   closed = false;
-  private waiters: Array<() => void> = [];
+  private readonly waiters = new Waiters();
 
   message(f: ClientFrame): void {
     this.messages.push(f);
@@ -41,38 +42,18 @@ export class Inbox {
   }
 
   private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+    this.waiters.wake();
   }
 
   /** Wait until `pred` returns a truthy value (re-checked on every event) or fail after `ms`. */
   until<T>(pred: () => T | undefined | null | false, what: string, ms = 8000): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== loop);
-        reject(
-          new Error(
-            `timed out after ${ms} ms waiting for ${what}; messages: ${JSON.stringify(this.messages)}, errors: ${JSON.stringify(this.errors)}, receipts: ${this.receipts.join(',')}, closed: ${this.closed}`,
-          ),
-        );
-      }, ms);
-      const loop = (): void => {
-        let v: T | undefined | null | false;
-        try {
-          v = pred();
-        } catch (err) {
-          clearTimeout(timer);
-          reject(err);
-          return;
-        }
-        if (v) {
-          clearTimeout(timer);
-          resolve(v);
-        } else this.waiters.push(loop);
-      };
-      loop();
-    });
+    return this.waiters.until(
+      pred,
+      ms,
+      what,
+      () =>
+        `messages: ${JSON.stringify(this.messages)}, errors: ${JSON.stringify(this.errors)}, receipts: ${this.receipts.join(',')}, closed: ${this.closed}`,
+    );
   }
 
   /** Take (remove) the first message matching `pred`. */

@@ -3,8 +3,10 @@
  * core without any server: what the session writes is parsed back into frames
  * the test can wait for, and bytes the test sends go straight into
  * `session.receive()`. end()/destroy() complete the close on the next
- * microtask, as a well-behaved peer would. Waits are event-driven with
- * timeouts, never sleeps.
+ * microtask, as a well-behaved peer would. Parsing, waiting and the STOMP
+ * steps (connect, subscribe, withReceipt, next, messages, until) are
+ * FrameClient's (spec/helpers/frame-client.ts), shared with the socket
+ * RawClient.
  */
 import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
@@ -12,62 +14,32 @@ import { Broker, type BrokerDeps } from '../../src/broker/broker.js';
 import { resolveConfig, type BrokerConfig, type DeepPartial } from '../../src/config.js';
 import type { Connection } from '../../src/session/connection.js';
 import type { Session } from '../../src/session/session.js';
-import { FrameParser } from '../../src/stomp/parser.js';
-import { encodeFrame } from '../../src/stomp/encoder.js';
-import type { Frame, OutFrame, StompVersion } from '../../src/stomp/frame.js';
+import { FrameClient } from './frame-client.js';
 
 export interface MemoryConnectionOptions {
   request?: IncomingMessage;
   remoteAddress?: string;
 }
 
-export class MemoryConnection implements Connection {
+const HEARTBEAT = Buffer.from('\n');
+
+export class MemoryConnection extends FrameClient implements Connection {
   readonly transport = 'memory' as const;
   readonly remoteAddress: string;
   readonly request: IncomingMessage | undefined;
-  /** Frames written by the session and not yet taken by next(). */
-  readonly frames: Frame[] = [];
-  /** Every frame written, in order (never consumed). */
-  readonly log: Frame[] = [];
-  heartbeats = 0;
   /** What bufferedAmount() reports: set it to simulate a client that stopped reading. */
   buffered = 0;
   ended = false;
   destroyed = false;
-  /** transportClosed() was called on the session. */
-  closed = false;
   paused = false;
   /** When false, end() does not complete the close (a peer that never answers). */
   autoClose = true;
   session!: Session;
-  private version: StompVersion = '1.2';
-  private waiters: Array<() => void> = [];
-  private readonly parser: FrameParser;
 
   constructor(opts: MemoryConnectionOptions = {}) {
+    super(2000);
     this.remoteAddress = opts.remoteAddress ?? 'memory';
     this.request = opts.request;
-    this.parser = new FrameParser({
-      limits: { maxFrameBytes: 64 * 1024 * 1024 },
-      onFrame: (f) => {
-        // Frames may be views of the written buffer: keep a copy.
-        const copy: Frame = { command: f.command, headers: { ...f.headers }, body: Buffer.from(f.body) };
-        this.frames.push(copy);
-        this.log.push(copy);
-        if (copy.command === 'CONNECTED') {
-          this.version = (copy.headers['version'] as StompVersion | undefined) ?? '1.0';
-          this.parser.setVersion(this.version);
-        }
-        this.wake();
-      },
-      onHeartbeat: (n) => {
-        this.heartbeats += n;
-        this.wake();
-      },
-      onError: (e) => {
-        throw e;
-      },
-    });
   }
 
   /** A connection with its session opened on `broker`. */
@@ -81,13 +53,12 @@ export class MemoryConnection implements Connection {
 
   write(frame: Buffer): void {
     if (this.closed) throw new Error('write after the transport closed');
-    this.parser.push(frame);
+    this.fromServer(frame);
   }
 
   writeHeartbeat(): void {
     if (this.closed) throw new Error('heart-beat after the transport closed');
-    this.heartbeats++;
-    this.wake();
+    this.fromServer(HEARTBEAT);
   }
 
   bufferedAmount(): number {
@@ -124,94 +95,10 @@ export class MemoryConnection implements Connection {
     this.wake();
   }
 
-  /** Send a frame, raw bytes or a string into the session. */
-  send(frame: OutFrame | Buffer | string): void {
-    const buf = Buffer.isBuffer(frame) ? frame : typeof frame === 'string' ? Buffer.from(frame) : encodeFrame(frame, this.version);
-    this.session.receive(buf);
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  until<T>(pred: () => T | undefined | false | null, ms = 2000, what = 'condition'): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const loop = (): void => {
-        let v: T | undefined | false | null;
-        try {
-          v = pred();
-        } catch (err) {
-          clearTimeout(timer);
-          reject(err as Error);
-          return;
-        }
-        if (v) {
-          clearTimeout(timer);
-          resolve(v);
-        } else this.waiters.push(loop);
-      };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== loop);
-        reject(new Error(`timed out after ${ms} ms waiting for ${what}; frames: ${this.log.map((f) => f.command).join(',')}`));
-      }, ms);
-      loop();
-    });
-  }
-
-  /** Next frame (of `command`) not yet taken. */
-  next(command?: string, ms = 2000): Promise<Frame> {
-    return this.until(
-      () => {
-        const i = this.frames.findIndex((x) => !command || x.command === command);
-        return i < 0 ? undefined : this.frames.splice(i, 1)[0];
-      },
-      ms,
-      command ?? 'a frame',
-    );
-  }
-
-  async messages(n: number, ms = 2000): Promise<Frame[]> {
-    const out: Frame[] = [];
-    while (out.length < n) out.push(await this.next('MESSAGE', ms));
-    return out;
-  }
-
-  /** CONNECT (1.2, no heart-beats unless given) and wait for CONNECTED. */
-  async connect(headers: Record<string, string> = {}): Promise<Frame> {
-    this.send({ command: 'CONNECT', headers: { 'accept-version': '1.2', host: 'localhost', 'heart-beat': '0,0', ...headers } });
-    const f = await this.next();
-    if (f.command !== 'CONNECTED') throw new Error(`expected CONNECTED, got ${f.command} ${JSON.stringify(f.headers)} ${f.body.toString()}`);
-    return f;
-  }
-
-  /** Send `frame` with a receipt and wait for that RECEIPT (fails on ERROR). */
-  async withReceipt(frame: OutFrame, receipt = `r-${++receiptSeq}`): Promise<void> {
-    this.send({ ...frame, headers: { ...frame.headers, receipt } });
-    await this.until(
-      () => {
-        const i = this.frames.findIndex((f) => f.command === 'RECEIPT' && f.headers['receipt-id'] === receipt);
-        if (i >= 0) return this.frames.splice(i, 1)[0];
-        const e = this.frames.find((f) => f.command === 'ERROR');
-        if (e) throw new Error(`ERROR ${e.headers['code']}: ${e.body.toString()}`);
-        return undefined;
-      },
-      2000,
-      `receipt ${receipt}`,
-    );
-  }
-
-  subscribe(id: string, destination: string, headers: Record<string, string> = {}): Promise<void> {
-    return this.withReceipt({ command: 'SUBSCRIBE', headers: { id, destination, ...headers } });
-  }
-
-  waitClosed(ms = 2000): Promise<true> {
-    return this.until(() => this.closed || undefined, ms, 'close');
+  protected toServer(data: Buffer): void {
+    this.session.receive(data);
   }
 }
-
-let receiptSeq = 0;
 
 // ---------------------------------------------------------------- a broker core without a server
 

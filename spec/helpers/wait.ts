@@ -48,3 +48,44 @@ export async function within<T>(p: Promise<T>, timeoutMs: number, what = 'operat
     clearTimeout(timer);
   }
 }
+
+/**
+ * Event-driven waiting: `until(pred)` re-checks `pred` every time `wake()` is
+ * called (whenever what it looks at may have changed) and gives up after
+ * `ms`. A `pred` that throws rejects the wait with that error.
+ */
+export class Waiters {
+  private waiting: Array<() => void> = [];
+
+  /** Re-check every pending `until`. */
+  wake(): void {
+    const w = this.waiting;
+    this.waiting = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves with the first truthy value of `pred`; `detail` adds what was seen to the timeout error. */
+  until<T>(pred: () => T | undefined | null | false, ms: number, what: string, detail?: () => string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = this.waiting.filter((w) => w !== loop);
+        reject(new Error(`timed out after ${ms} ms waiting for ${what}${detail ? `; ${detail()}` : ''}`));
+      }, ms);
+      const loop = (): void => {
+        let v: T | undefined | null | false;
+        try {
+          v = pred();
+        } catch (err) {
+          clearTimeout(timer);
+          reject(err as Error);
+          return;
+        }
+        if (v) {
+          clearTimeout(timer);
+          resolve(v);
+        } else this.waiting.push(loop);
+      };
+      loop();
+    });
+  }
+}

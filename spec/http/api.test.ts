@@ -3,6 +3,35 @@ import { startBroker } from '../helpers/broker.js';
 
 const TOKEN = 'test-token';
 
+/** The JSON the API answers with (src/http/api.ts, /health in src/server.ts), as far as these tests read it. */
+interface UserInfo {
+  user: string;
+  online: boolean;
+  sessions: Array<{ sessionId: string; node: string; connectedAt: string }>;
+  nodes: string[];
+  inbox: number;
+}
+interface ClusterInfo {
+  self: string;
+  clustered: boolean;
+  nodes: Array<{ node: string; alive: boolean; lastSeen: string; meta: Record<string, string> }>;
+}
+interface KickResult {
+  user: string;
+  closedHere: number;
+  nodes: string[];
+}
+interface Health {
+  status: string;
+  node: string;
+  sessions: number;
+}
+
+/** The response's JSON body, read as `T`. */
+async function json<T>(res: Promise<Response>): Promise<T> {
+  return (await (await res).json()) as T;
+}
+
 t.test('HTTP API: token, sendToUser, topics, users, kick, cluster', async (t) => {
   const b = await startBroker(t, { apiToken: TOKEN });
   const base = `http://127.0.0.1:${b.port}/api`;
@@ -38,17 +67,17 @@ t.test('HTTP API: token, sendToUser, topics, users, kick, cluster', async (t) =>
   t.equal(tm.headers['destination'], '/topic/prices');
   t.equal(tm.body.toString(), 'up');
 
-  const info = await (await fetch(`${base}/users/bob`, { headers: auth })).json();
+  const info = await json<UserInfo>(fetch(`${base}/users/bob`, { headers: auth }));
   t.equal(info.online, true);
   t.equal(info.sessions.length, 1);
   t.same(info.nodes, [b.broker.nodeId]);
 
-  const cluster = await (await fetch(`${base}/cluster`, { headers: auth })).json();
+  const cluster = await json<ClusterInfo>(fetch(`${base}/cluster`, { headers: auth }));
   t.equal(cluster.self, b.broker.nodeId);
   t.equal(cluster.nodes.length, 1);
-  t.equal(cluster.nodes[0].alive, true);
+  t.equal(cluster.nodes[0]!.alive, true);
 
-  const kicked = await (await fetch(`${base}/users/bob/sessions`, { method: 'DELETE', headers: { authorization: auth.authorization } })).json();
+  const kicked = await json<KickResult>(fetch(`${base}/users/bob/sessions`, { method: 'DELETE', headers: { authorization: auth.authorization } }));
   t.equal(kicked.closedHere, 1);
   const err = await bob.next('ERROR');
   t.equal(err.headers['code'], 'STOMP_ERR_SESSION_KICKED');
@@ -73,7 +102,7 @@ t.test('/metrics, /health, /ready', async (t) => {
   t.match(text, /stomp_messages_delivered_local_total\{node="[^"]+"\} 1/);
   t.match(text, /stomp_errors_total\{code="STOMP_ERR_MISSING_HEADER",node="[^"]+"\} 1/);
   t.match(text, /stomp_sessions\{node=/);
-  const health = await (await fetch(`http://127.0.0.1:${b.port}/health`)).json();
+  const health = await json<Health>(fetch(`http://127.0.0.1:${b.port}/health`));
   t.equal(health.status, 'ok');
   const ready = await fetch(`http://127.0.0.1:${b.port}/ready`);
   t.equal(ready.status, 200);

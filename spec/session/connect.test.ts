@@ -1,14 +1,19 @@
 /**
  * The session core without a server (in-memory Connection): CONNECT/STOMP,
- * version and heart-beat negotiation, CONNECTED headers, authentication,
- * connect timeout, heart-beat timeout.
+ * version and heart-beat negotiation, CONNECTED headers, authentication
+ * (default, configured users, the authenticate hook), the authorizeSubscribe /
+ * authorizeSend hooks, connect timeout, heart-beat timeout.
+ * spec/broker/connect.test.ts keeps what needs a real server: the hook seeing
+ * the HTTP upgrade request, heart-beat bytes on a WebSocket, the start-up
+ * warning.
  */
 import t from 'tap';
 import { ErrorCode, StompError } from '../../src/errors.js';
-import { DEFAULTS } from '../../src/config.js';
+import { DEFAULTS, type AuthorizeContext } from '../../src/config.js';
 import { negotiateHeartBeat, negotiateVersion, parseHeartBeat } from '../../src/session/handlers/connect.js';
 import { startCore } from '../helpers/memory-connection.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
+import { waitFor } from '../helpers/wait.js';
 
 function caught(fn: () => unknown): StompError | undefined {
   try {
@@ -73,9 +78,11 @@ t.test('version negotiation through a session', async (t) => {
     t.equal(c.session.version, '1.0');
   });
   for (const [offer, want] of [
+    ['1.0', '1.0'],
     ['1.1', '1.1'],
     ['1.2', '1.2'],
     ['1.0,1.1', '1.1'],
+    ['1.0,1.1,1.2', '1.2'],
     ['1.1,1.0,1.2', '1.2'],
   ] as const) {
     await t.test(`accept-version:${offer} -> ${want}`, async (t) => {
@@ -85,12 +92,17 @@ t.test('version negotiation through a session', async (t) => {
       t.equal(f.headers['version'], want);
     });
   }
-  await t.test('no version in common: ERROR with a version header, then close', async (t) => {
-    const c = core.open();
-    c.send(raw('CONNECT', { 'accept-version': '2.0,3.0', host: 'h', receipt: 'c1' }));
-    await expectError(t, c, ErrorCode.UNSUPPORTED_VERSION, { receipt: 'c1', headers: { version: '1.0,1.1,1.2' } });
-    t.ok(c.ended, 'the session ended the connection');
-  });
+  for (const [offer, receipt] of [
+    ['2.0,3.0', 'c1'],
+    ['0.9,2.0', undefined],
+  ] as const) {
+    await t.test(`no version in common (${offer}): ERROR with a version header, then close`, async (t) => {
+      const c = core.open();
+      c.send(raw('CONNECT', { 'accept-version': offer, host: 'h', ...(receipt ? { receipt } : {}) }));
+      await expectError(t, c, ErrorCode.UNSUPPORTED_VERSION, { ...(receipt ? { receipt } : {}), headers: { version: '1.0,1.1,1.2' } });
+      t.ok(c.ended, 'the session ended the connection');
+    });
+  }
   await t.test('the STOMP command works like CONNECT, host is optional', async (t) => {
     const c = core.open();
     c.send(raw('STOMP', { 'accept-version': '1.2' }));
@@ -114,6 +126,12 @@ t.test('CONNECTED headers', async (t) => {
   t.not(g.headers['session'], f.headers['session'], 'session ids are unique');
   t.equal(DEFAULTS.heartbeat.outgoingMs, 1000);
   t.equal(DEFAULTS.heartbeat.incomingMs, 1000);
+
+  const defaults = await startCore(t);
+  const d = await defaults.open().connect();
+  t.equal(d.headers['heart-beat'], `${DEFAULTS.heartbeat.outgoingMs},${DEFAULTS.heartbeat.incomingMs}`, 'by default: the default heart-beat settings');
+  t.equal(d.headers['server'], DEFAULTS.serverName, 'by default: the default server name');
+  t.match(d.headers['server'], /^stomp-cluster\/\d+\.\d+\.\d+/, 'which is stomp-cluster/<version>');
 });
 
 t.test('frames sent while CONNECT is being authenticated wait for it, in order', async (t) => {
@@ -157,23 +175,36 @@ t.test('a connection that goes away while authenticating gets nothing written', 
 });
 
 t.test('authentication', async (t) => {
-  await t.test('default: login is the user name; no login is anonymous', async (t) => {
+  await t.test('default: login is the user name, a passcode is not checked; no login is anonymous', async (t) => {
     const core = await startCore(t);
     const c = await core.user('bob');
     t.equal(c.session.user, 'bob');
+    const any = core.open();
+    t.equal((await any.connect({ login: 'anyone', passcode: 'whatever' })).headers['user-name'], 'anyone');
     const a = await core.anonymous();
     t.equal(a.session.user, null);
   });
-  await t.test('users: wrong or missing passcode is AUTH_FAILED', async (t) => {
-    const core = await startCore(t, { users: { alice: 'secret' } });
+  await t.test('users: wrong or missing passcode is AUTH_FAILED; other sessions unaffected', async (t) => {
+    const core = await startCore(t, { users: { alice: 'secret', bob: 'hunter2' } });
     const ok = await core.user('alice', { passcode: 'secret' });
     t.equal(ok.session.user, 'alice');
-    const attempts: Array<Record<string, string>> = [{ login: 'alice', passcode: 'nope' }, { login: 'alice' }, { login: 'mallory', passcode: 'secret' }, {}];
-    for (const headers of attempts) {
+    const observer = await core.user('bob', { passcode: 'hunter2' });
+    await observer.subscribe('s', '/topic/alive');
+    const attempts: Array<[string, Record<string, string>]> = [
+      ['wrong passcode', { login: 'alice', passcode: 'nope' }],
+      ['no passcode', { login: 'alice' }],
+      ['unknown user', { login: 'mallory', passcode: 'secret' }],
+      ["another user's passcode", { login: 'alice', passcode: 'hunter2' }],
+      ['no login', {}],
+    ];
+    for (const [name, headers] of attempts) {
       const c = core.open();
       c.send(raw('CONNECT', { 'accept-version': '1.2', ...headers }));
-      await expectError(t, c, ErrorCode.AUTH_FAILED);
+      const err = await expectError(t, c, ErrorCode.AUTH_FAILED);
+      t.ok(err.body.length > 0, `${name}: ERROR with a body`);
     }
+    await core.broker.publish('/topic/alive', 'yes');
+    t.equal((await observer.next('MESSAGE')).body.toString(), 'yes', 'other sessions unaffected');
   });
   await t.test('hook gets the CONNECT headers; false or a throw refuses', async (t) => {
     const seen: Array<{ login: string | undefined; remote: string }> = [];
@@ -196,6 +227,69 @@ t.test('authentication', async (t) => {
   });
 });
 
+t.test('authorizeSubscribe and authorizeSend refuse with FORBIDDEN', async (t) => {
+  const subs: AuthorizeContext[] = [];
+  const sends: AuthorizeContext[] = [];
+  const core = await startCore(t, {}, {
+    authorizeSubscribe: async (ctx) => {
+      subs.push(ctx);
+      return !ctx.destination.startsWith('/topic/admin');
+    },
+    authorizeSend: (ctx) => {
+      sends.push(ctx);
+      if (ctx.destination === '/topic/explode') throw new Error('policy engine down');
+      return ctx.principal?.name === 'admin' || !ctx.destination.startsWith('/topic/admin');
+    },
+  });
+  const user = await core.user('user');
+  await user.subscribe('ok', '/topic/public', { 'x-scope': 'read' });
+  t.equal(subs[0]!.destination, '/topic/public');
+  t.equal(subs[0]!.principal?.name, 'user');
+  t.ok(subs[0]!.sessionId);
+  t.equal(subs[0]!.headers['x-scope'], 'read');
+
+  user.send(raw('SUBSCRIBE', { id: 'no', destination: '/topic/admin/logs', receipt: 's' }));
+  await expectError(t, user, ErrorCode.FORBIDDEN, { receipt: 's' });
+
+  const admin = await core.user('admin');
+  await admin.subscribe('pub', '/topic/public');
+  admin.send(raw('SEND', { destination: '/topic/admin/cmd', receipt: 'a' }, 'allowed'));
+  t.equal((await admin.next('RECEIPT')).headers['receipt-id'], 'a');
+  t.equal(sends.at(-1)!.principal?.name, 'admin');
+
+  const sender = await core.user('sender');
+  sender.send(raw('SEND', { destination: '/topic/admin/cmd', receipt: 'x' }, 'refused'));
+  await expectError(t, sender, ErrorCode.FORBIDDEN, { receipt: 'x' });
+
+  const other = await core.user('other');
+  other.send(raw('SEND', { destination: '/topic/explode' }, 'hook throws'));
+  await expectError(t, other, ErrorCode.FORBIDDEN);
+
+  await core.broker.publish('/topic/public', 'fine');
+  t.equal((await admin.next('MESSAGE')).body.toString(), 'fine', 'other sessions unaffected');
+});
+
+t.test('a session that closes while authorizeSubscribe is still deciding leaves no subscription behind', async (t) => {
+  let release!: (ok: boolean) => void;
+  let asked!: () => void;
+  const askedP = new Promise<void>((r) => (asked = r));
+  const core = await startCore(t, {}, {
+    authorizeSubscribe: () =>
+      new Promise<boolean>((r) => {
+        release = r;
+        asked();
+      }),
+  });
+  const user = await core.user('slowpoke');
+  user.send(raw('SUBSCRIBE', { id: '1', destination: '/topic/late' }));
+  await askedP;
+  user.hangup();
+  await waitFor(() => core.broker.sessions.size === 0, { what: 'session closed' });
+  release(true);
+  await new Promise<void>((r) => setImmediate(r));
+  t.same(core.broker.topics.match('/topic/late'), [], 'nothing indexed for the closed session');
+});
+
 t.test('connect timeout: no CONNECT in time is an ERROR and a close', async (t) => {
   const core = await startCore(t, { limits: { connectTimeoutMs: 30 } });
   const c = core.open();
@@ -203,9 +297,12 @@ t.test('connect timeout: no CONNECT in time is an ERROR and a close', async (t) 
   // A session that did CONNECT in time is not affected.
   const ok = core.open();
   await ok.connect();
+  await ok.subscribe('s', '/topic/t');
   const late = core.open();
   await expectError(t, late, ErrorCode.CONNECT_TIMEOUT);
   t.notOk(ok.closed, 'the connected session stays open');
+  await core.broker.publish('/topic/t', 'still here');
+  t.equal((await ok.next('MESSAGE')).body.toString(), 'still here', 'and keeps receiving');
   t.equal(DEFAULTS.limits.connectTimeoutMs, 10_000);
 });
 
@@ -217,6 +314,14 @@ t.test('heart-beats', async (t) => {
     t.equal(f.headers['heart-beat'], '20,0');
     await c.until(() => c.heartbeats >= 3, 2000, '3 heart-beats');
     t.pass('heart-beats arrive');
+  });
+  await t.test('CONNECTED states both server settings; a client that promised no heart-beats is not timed out', async (t) => {
+    const core = await startCore(t, { heartbeat: { outgoingMs: 20, incomingMs: 20, minMs: 10 } });
+    const c = core.open();
+    const f = await c.connect({ 'heart-beat': '0,20' });
+    t.equal(f.headers['heart-beat'], '20,20');
+    await c.until(() => c.heartbeats >= 3, 2000, '3 heart-beats'); // well past the 20 ms (x 1.5) read window
+    t.notOk(c.closed, 'a client that sends nothing but did not promise heart-beats stays');
   });
   await t.test('no heart-beats when the client does not want them', async (t) => {
     const core = await startCore(t, { heartbeat: { outgoingMs: 20, incomingMs: 20, minMs: 10 } });

@@ -7,6 +7,7 @@ import t from 'tap';
 import { ErrorCode } from '../../src/errors.js';
 import { DEFAULTS } from '../../src/config.js';
 import { DEFAULT_PARSER_LIMITS } from '../../src/stomp/parser.js';
+import { runClientMistakes } from '../helpers/client-mistakes.js';
 import { startCore, type CoreBroker, type MemoryConnection } from '../helpers/memory-connection.js';
 import { expectError, raw, type Asserts } from '../helpers/stomp-assert.js';
 
@@ -76,79 +77,14 @@ t.test('DISCONNECT: RECEIPT, then close; frames after it are ignored', async (t)
 });
 
 t.test('every client mistake: ERROR (code, message, receipt-id, body), close; other sessions unaffected', async (t) => {
+  // The table is shared with the WebSocket run (spec/broker/websocket.test.ts).
   const core = await startCore(t);
-  const obs = await core.user('observer');
-  await obs.subscribe('alive', '/topic/alive');
-  core.broker.handle('/known', () => undefined);
-  interface Case {
-    name: string;
-    setup?: string[];
-    frame: string;
-    code: string;
-    receipt?: string;
-    connect?: boolean;
-    version?: string;
-  }
-  const cases: Case[] = [
-    { name: 'frame before CONNECT', connect: false, frame: raw('SEND', { destination: '/topic/x', receipt: 'r' }), code: ErrorCode.NOT_CONNECTED, receipt: 'r' },
-    { name: 'SUBSCRIBE before CONNECT', connect: false, frame: raw('SUBSCRIBE', { id: '1', destination: '/topic/x' }), code: ErrorCode.NOT_CONNECTED },
-    { name: 'second CONNECT', frame: raw('CONNECT', { 'accept-version': '1.2', receipt: 'r' }), code: ErrorCode.ALREADY_CONNECTED, receipt: 'r' },
-    { name: 'second CONNECT as STOMP', frame: raw('STOMP', { 'accept-version': '1.2' }), code: ErrorCode.ALREADY_CONNECTED },
-    { name: 'SEND without destination', frame: raw('SEND', { receipt: 'r' }, 'x'), code: ErrorCode.MISSING_HEADER, receipt: 'r' },
-    { name: 'SUBSCRIBE without id', frame: raw('SUBSCRIBE', { destination: '/topic/x', receipt: 'r' }), code: ErrorCode.MISSING_HEADER, receipt: 'r' },
-    { name: 'SUBSCRIBE without destination', frame: raw('SUBSCRIBE', { id: '1', receipt: 'r' }), code: ErrorCode.MISSING_HEADER, receipt: 'r' },
-    { name: 'UNSUBSCRIBE without id', frame: raw('UNSUBSCRIBE', { receipt: 'r' }), code: ErrorCode.MISSING_HEADER, receipt: 'r' },
-    { name: 'BEGIN without transaction', frame: raw('BEGIN', { receipt: 'r' }), code: ErrorCode.MISSING_HEADER, receipt: 'r' },
-    { name: 'COMMIT without transaction', frame: raw('COMMIT', {}), code: ErrorCode.MISSING_HEADER },
-    { name: 'ACK without id', frame: raw('ACK', { receipt: 'r' }), code: ErrorCode.MISSING_HEADER, receipt: 'r' },
-    { name: 'NACK without id', frame: raw('NACK', {}), code: ErrorCode.MISSING_HEADER },
-    {
-      name: 'duplicate subscription id',
-      setup: [raw('SUBSCRIBE', { id: 'dup', destination: '/topic/a' })],
-      frame: raw('SUBSCRIBE', { id: 'dup', destination: '/topic/b', receipt: 'r' }),
-      code: ErrorCode.DUPLICATE_SUBSCRIPTION,
-      receipt: 'r',
-    },
-    { name: 'invalid ack mode', frame: raw('SUBSCRIBE', { id: '1', destination: '/queue/a', ack: 'sometimes', receipt: 'r' }), code: ErrorCode.INVALID_ACK_MODE, receipt: 'r' },
-    { name: 'SEND in an unknown transaction', frame: raw('SEND', { destination: '/topic/x', transaction: 'nope', receipt: 'r' }), code: ErrorCode.UNKNOWN_TRANSACTION, receipt: 'r' },
-    { name: 'ACK in an unknown transaction', frame: raw('ACK', { id: 'x', transaction: 'nope' }), code: ErrorCode.UNKNOWN_TRANSACTION },
-    { name: 'COMMIT of an unknown transaction', frame: raw('COMMIT', { transaction: 'nope', receipt: 'r' }), code: ErrorCode.UNKNOWN_TRANSACTION, receipt: 'r' },
-    { name: 'ABORT of an unknown transaction', frame: raw('ABORT', { transaction: 'nope', receipt: 'r' }), code: ErrorCode.UNKNOWN_TRANSACTION, receipt: 'r' },
-    {
-      name: 'BEGIN of an open transaction',
-      setup: [raw('BEGIN', { transaction: 't' })],
-      frame: raw('BEGIN', { transaction: 't', receipt: 'r' }),
-      code: ErrorCode.DUPLICATE_TRANSACTION,
-      receipt: 'r',
-    },
-    { name: 'ACK of an unknown id', frame: raw('ACK', { id: 'no-such-message', receipt: 'r' }), code: ErrorCode.UNKNOWN_ACK, receipt: 'r' },
-    { name: 'NACK of an unknown id', frame: raw('NACK', { id: 'no-such-message' }), code: ErrorCode.UNKNOWN_ACK },
-    { name: 'a server command from the client', frame: raw('MESSAGE', { destination: '/topic/x', receipt: 'r' }), code: ErrorCode.UNKNOWN_COMMAND, receipt: 'r' },
-    { name: 'an unknown command', frame: raw('FROBNICATE', { receipt: 'r' }), code: ErrorCode.UNKNOWN_COMMAND },
-    { name: 'an invalid header escape', frame: 'SEND\ndestination:/topic/x\nbad:a\\tb\n\nx\0', code: ErrorCode.INVALID_ESCAPE },
-    { name: 'SEND to an /app destination without handler', frame: raw('SEND', { destination: '/app/unknown', receipt: 'r' }), code: ErrorCode.NO_HANDLER, receipt: 'r' },
-    { name: 'SEND to an unknown prefix', frame: raw('SEND', { destination: '/elsewhere/x', receipt: 'r' }), code: ErrorCode.INVALID_DESTINATION, receipt: 'r' },
-    { name: 'SEND to a relative destination', frame: raw('SEND', { destination: 'topic/x' }), code: ErrorCode.INVALID_DESTINATION },
-    { name: 'SUBSCRIBE to an unknown prefix', frame: raw('SUBSCRIBE', { id: '1', destination: '/nowhere/x', receipt: 'r' }), code: ErrorCode.INVALID_DESTINATION, receipt: 'r' },
-    { name: 'SUBSCRIBE to an /app destination', frame: raw('SUBSCRIBE', { id: '1', destination: '/app/known' }), code: ErrorCode.INVALID_DESTINATION },
-    { name: 'SUBSCRIBE to a malformed destination', frame: raw('SUBSCRIBE', { id: '1', destination: '/topic//x' }), code: ErrorCode.INVALID_DESTINATION },
-    { name: 'a malformed header line', frame: 'SEND\ndestination:/topic/x\nno-colon-here\n\n\0', code: ErrorCode.MALFORMED_HEADER },
-    { name: 'a bad content-length', frame: 'SEND\ndestination:/topic/x\ncontent-length:ten\n\n\0', code: ErrorCode.INVALID_CONTENT_LENGTH },
-    { name: 'a body longer than content-length', frame: 'SEND\ndestination:/topic/x\ncontent-length:1\n\nxy\0', code: ErrorCode.MISSING_NULL },
-  ];
-  for (const c of cases) {
-    await t.test(c.name, async (t) => {
-      const conn = core.open();
-      if (c.connect !== false) await conn.connect({ login: 'mistaken' });
-      for (const s of c.setup ?? []) conn.send(s);
-      // Whatever follows the bad frame in the same chunk is not processed.
-      conn.send(c.frame + raw('SEND', { destination: '/topic/alive' }, 'after the mistake'));
-      await expectError(t, conn, c.code, c.receipt === undefined ? {} : { receipt: c.receipt });
-      t.ok(conn.ended, 'the server closed the connection');
-      await nextIsMarker(t, core, obs);
-    });
-  }
-  t.equal(core.broker.counters.errors.get(ErrorCode.MISSING_HEADER), 8, 'errors are counted by code');
+  await runClientMistakes(t, {
+    broker: core.broker,
+    open: () => core.open(),
+    user: (login) => core.user(login),
+    closed: (t, c) => t.ok(c.ended, 'the server closed the connection'),
+  });
 });
 
 t.test('ack modes on /queue', async (t) => {
