@@ -13,7 +13,7 @@ import { DEFAULTS } from '../../src/config.js';
 import { ErrorCode, StompError } from '../../src/errors.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import type { RawClient } from '../helpers/client.js';
-import { expectError, raw } from '../helpers/stomp-assert.js';
+import { expectError, raw, type Asserts } from '../helpers/stomp-assert.js';
 import { waitFor } from '../helpers/wait.js';
 
 const KiB = 1024;
@@ -75,7 +75,7 @@ async function sendUntilRefused(
   return { sent: max, code: undefined };
 }
 
-async function observerAlive(t: { equal(a: unknown, b: unknown, m?: string): void }, b: TestBroker, observer: RawClient, n: number): Promise<void> {
+async function observerAlive(t: Asserts, b: TestBroker, observer: RawClient, n: number): Promise<void> {
   await b.broker.publish('/topic/obs', `alive ${n}`);
   t.equal((await observer.next('MESSAGE')).body.toString(), `alive ${n}`, 'the observer still receives');
 }
