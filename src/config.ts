@@ -3,42 +3,6 @@
  * environment (docs/design.md "Configuration") and CLI flags (main.ts).
  * Bad combinations fail at start with a clear message.
  */
-import type { IncomingMessage } from 'node:http';
-import type { Headers } from './stomp/frame.js';
-import type { Bus, Inbox, Registry } from './cluster/types.js';
-
-/** Result of authentication: who the session is (null = anonymous). */
-export interface Principal {
-  name: string;
-  /** Epoch ms at which the credentials expire (a JWT's `exp`): the session is closed then (STOMP_ERR_TOKEN_EXPIRED). */
-  expiresAt?: number;
-  /** Anything the app wants to carry (claims, roles). */
-  attributes?: Record<string, unknown>;
-}
-
-export interface AuthContext {
-  /** CONNECT frame headers (login, passcode, Authorization, ...). */
-  headers: Headers;
-  /** The HTTP request that opened the connection (the WebSocket upgrade, or the request that opened a SockJS session); undefined for TCP. */
-  request?: IncomingMessage | undefined;
-  transport: 'websocket' | 'sockjs' | 'tcp';
-  remoteAddress: string;
-}
-
-/**
- * Decide who a session is. Return a Principal, null for an anonymous session,
- * or throw (or return false) to refuse the connection with an AUTH_FAILED ERROR.
- */
-export type AuthenticateHook = (ctx: AuthContext) => Promise<Principal | null | false> | Principal | null | false;
-
-export interface AuthorizeContext {
-  principal: Principal | null;
-  sessionId: string;
-  destination: string;
-  headers: Headers;
-}
-/** Return false (or throw) to refuse with a FORBIDDEN ERROR. */
-export type AuthorizeHook = (ctx: AuthorizeContext) => Promise<boolean> | boolean;
 
 export interface Limits {
   /** Max bytes of one STOMP frame (command + headers + body). */
@@ -134,6 +98,53 @@ export interface ClusterOptions {
   features?: string[];
 }
 
+/**
+ * The Kafka bus of a cluster node (src/cluster/kafka; KAFKA_BROKERS). Topic
+ * names use CLUSTER_PREFIX; the broker addresses come from KAFKA_BROKERS.
+ */
+export interface KafkaOptions {
+  /** Partitions of each node topic (one user's order is kept at any count). */
+  partitions: number;
+  /** Partitions of the broadcast topic. */
+  broadcastPartitions: number;
+  /** Replication factor of created topics; -1 = the broker's default.replication.factor. */
+  replicationFactor: number;
+  /**
+   * Largest encoded envelope (body + ~200 bytes of metadata) the bus carries: sets the
+   * producer's message.max.bytes and the created topics' max.message.bytes (Kafka's
+   * default of ~1 MB would refuse a STOMP frame at the codec's 1 MiB limit).
+   */
+  maxMessageBytes: number;
+  /** Bound on starting the bus: topic creation, connections, assignment. */
+  startTimeoutMs: number;
+  /** How long closing waits for handlers in flight (what did not finish stays uncommitted: a drain re-delivers it). */
+  closeTimeoutMs: number;
+  /** Bound on draining one dead node's topic (on timeout the topic is left for a retry). */
+  drainTimeoutMs: number;
+  /** How long a send may wait for its delivery report (librdkafka message.timeout.ms). */
+  sendTimeoutMs: number;
+  /** How long a send to a topic the broker does not know waits before failing. */
+  unknownTopicTimeoutMs: number;
+  /** Extra attempts after a handler rejects (then the envelope is logged and skipped). */
+  handlerRetries: number;
+  /** First retry delay (ms), doubled each attempt, capped at 5 s. */
+  handlerRetryDelayMs: number;
+  /**
+   * Received envelopes buffered before the consumer pauses fetching (a batch counts as
+   * its envelopes). Pausing makes librdkafka fetch again on resume, so this is a memory
+   * bound for a stalled handler, not a flow control to hit at full speed.
+   */
+  maxBuffered: number;
+  /**
+   * Own-topic offsets are committed at most this often (ms; 0 = every turn that handled
+   * envelopes): only handled envelopes are committed, so the interval only widens what a
+   * killed node's drain hands over again (duplicates, never losses).
+   */
+  commitIntervalMs: number;
+  /** librdkafka client.id prefix. */
+  clientId: string;
+}
+
 export interface InboxOptions {
   maxLength: number;
   maxAgeMs: number;
@@ -198,6 +209,7 @@ export interface BrokerConfig {
   limits: Limits;
   cluster: ClusterOptions;
   inbox: InboxOptions;
+  kafka: KafkaOptions;
   logLevel: string;
   /** SockJS endpoints alongside raw WebSocket (Spring's withSockJS()). */
   sockjs: boolean;
@@ -256,145 +268,30 @@ export const DEFAULTS: BrokerConfig = {
   },
   cluster: { nodeTtlMs: 6_000, heartbeatIntervalMs: 2_000, deadNodeCheckIntervalMs: 2_000, maxHops: 3 },
   inbox: { maxLength: 1_000, maxAgeMs: 24 * 60 * 60 * 1000, destinations: ['/user/queue/**'] },
+  kafka: {
+    partitions: 1,
+    broadcastPartitions: 1,
+    replicationFactor: -1,
+    maxMessageBytes: 8 * 1024 * 1024,
+    startTimeoutMs: 30_000,
+    closeTimeoutMs: 10_000,
+    drainTimeoutMs: 60_000,
+    sendTimeoutMs: 30_000,
+    unknownTopicTimeoutMs: 5_000,
+    handlerRetries: 5,
+    handlerRetryDelayMs: 50,
+    maxBuffered: 10_000,
+    commitIntervalMs: 100,
+    clientId: 'stomp-cluster',
+  },
   logLevel: 'info',
   sockjs: true,
   apiToken: null,
   jwt: { secret: null, jwksUrl: null, issuer: null, audience: null, userClaim: 'sub', requireExp: true },
 };
 
-/** Options of createBroker(): any config field plus hooks and injected backends. */
+/** A config with every field optional, one level into each section (what options, env and flags give). */
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : Partial<T[K]>) : T[K] };
-
-export interface BrokerHooks {
-  authenticate?: AuthenticateHook;
-  authorizeSubscribe?: AuthorizeHook;
-  authorizeSend?: AuthorizeHook;
-}
-
-export interface BrokerBackends {
-  registry?: Registry;
-  bus?: Bus;
-  inbox?: Inbox;
-}
-
-export type BrokerOptions = DeepPartial<BrokerConfig> &
-  BrokerHooks & {
-    /**
-     * Backends to use instead of the configured ones (memory, or Redis and Kafka from
-     * REDIS_URL and KAFKA_BROKERS). Given a registry or a bus, the node is a cluster node.
-     */
-    backends?: BrokerBackends;
-    /** A pino logger (or compatible) to use instead of creating one. */
-    logger?: import('pino').Logger;
-  };
-
-function int(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`config: ${name} must be a non-negative integer, got "${v}"`);
-  return n;
-}
-
-function bool(name: string, v: string): boolean {
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw new Error(`config: ${name} must be true or false, got "${v}"`);
-}
-
-function list(v: string): string[] {
-  return v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-}
-
-/** Parse `name:pass,name2:pass2`. */
-export function parseUsers(v: string): Record<string, string> {
-  // Null prototype: a user named "__proto__" or "constructor" is an entry like any other.
-  const out = Object.create(null) as Record<string, string>;
-  for (const item of list(v)) {
-    const i = item.indexOf(':');
-    if (i <= 0) throw new Error(`config: STOMP_USERS entries must be name:passcode, got "${item}"`);
-    out[item.slice(0, i)] = item.slice(i + 1);
-  }
-  return out;
-}
-
-/** Read the environment variables of docs/design.md "Configuration" into a partial config. */
-export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<BrokerConfig> {
-  const c: DeepPartial<BrokerConfig> = {};
-  const limits: Partial<Limits> = {};
-  const cluster: Partial<ClusterOptions> = {};
-  const heartbeat: Partial<HeartbeatOptions> = {};
-  if (env.PORT) c.port = int('PORT', env.PORT);
-  if (env.HOST) c.host = env.HOST;
-  if (env.STOMP_ENDPOINTS) c.endpoints = list(env.STOMP_ENDPOINTS);
-  if (env.STOMP_TCP_PORT) c.tcpPort = int('STOMP_TCP_PORT', env.STOMP_TCP_PORT);
-  if (env.STOMP_TCP_HOST) c.tcpHost = env.STOMP_TCP_HOST;
-  if (env.REDIS_URL) c.redisUrl = env.REDIS_URL;
-  if (env.KAFKA_BROKERS) c.kafkaBrokers = env.KAFKA_BROKERS;
-  if (env.NODE_ID) c.nodeId = env.NODE_ID;
-  if (env.CLUSTER_PREFIX) c.clusterPrefix = env.CLUSTER_PREFIX;
-  if (env.STOMP_APP_PREFIXES) c.appPrefixes = list(env.STOMP_APP_PREFIXES);
-  if (env.STOMP_TOPIC_PREFIXES) c.topicPrefixes = list(env.STOMP_TOPIC_PREFIXES);
-  if (env.STOMP_QUEUE_PREFIXES) c.queuePrefixes = list(env.STOMP_QUEUE_PREFIXES);
-  if (env.STOMP_USER_PREFIX) c.userPrefix = env.STOMP_USER_PREFIX;
-  if (env.STOMP_DEAD_LETTER_QUEUE) c.deadLetterQueue = env.STOMP_DEAD_LETTER_QUEUE;
-  if (env.STOMP_ALLOWED_ORIGINS) c.allowedOrigins = list(env.STOMP_ALLOWED_ORIGINS);
-  if (env.STOMP_USERS) c.users = parseUsers(env.STOMP_USERS);
-  if (env.STOMP_ALLOW_CLIENT_SEND_TO_USER) c.allowClientSendToUser = bool('STOMP_ALLOW_CLIENT_SEND_TO_USER', env.STOMP_ALLOW_CLIENT_SEND_TO_USER);
-  if (env.STOMP_SOCKJS) c.sockjs = env.STOMP_SOCKJS !== 'false' && env.STOMP_SOCKJS !== '0';
-  if (env.STOMP_API_TOKEN) c.apiToken = env.STOMP_API_TOKEN;
-  if (env.LOG_LEVEL) c.logLevel = env.LOG_LEVEL;
-  if (env.STOMP_MAX_FRAME_BYTES) limits.maxFrameBytes = int('STOMP_MAX_FRAME_BYTES', env.STOMP_MAX_FRAME_BYTES);
-  if (env.STOMP_MAX_WS_MESSAGE_BYTES)
-    limits.maxWebSocketMessageBytes = int('STOMP_MAX_WS_MESSAGE_BYTES', env.STOMP_MAX_WS_MESSAGE_BYTES);
-  if (env.STOMP_MAX_BUFFERED_BYTES) limits.maxBufferedBytes = int('STOMP_MAX_BUFFERED_BYTES', env.STOMP_MAX_BUFFERED_BYTES);
-  if (env.STOMP_MAX_SUBSCRIPTIONS)
-    limits.maxSubscriptionsPerSession = int('STOMP_MAX_SUBSCRIPTIONS', env.STOMP_MAX_SUBSCRIPTIONS);
-  if (env.STOMP_MAX_UNACKED_BYTES) limits.maxUnackedBytesPerSession = int('STOMP_MAX_UNACKED_BYTES', env.STOMP_MAX_UNACKED_BYTES);
-  if (env.STOMP_MAX_TRANSACTION_BYTES) limits.maxTransactionBytesPerSession = int('STOMP_MAX_TRANSACTION_BYTES', env.STOMP_MAX_TRANSACTION_BYTES);
-  if (env.STOMP_MAX_HELD_BYTES) limits.maxHeldBytes = int('STOMP_MAX_HELD_BYTES', env.STOMP_MAX_HELD_BYTES);
-  if (env.STOMP_MAX_HELD_BYTES_PER_SENDER) limits.maxHeldBytesPerSender = int('STOMP_MAX_HELD_BYTES_PER_SENDER', env.STOMP_MAX_HELD_BYTES_PER_SENDER);
-  if (env.STOMP_QUEUE_MAX_AGE_MS) limits.maxQueueAgeMs = int('STOMP_QUEUE_MAX_AGE_MS', env.STOMP_QUEUE_MAX_AGE_MS);
-  if (env.STOMP_HEARTBEAT) {
-    const [out, inc] = env.STOMP_HEARTBEAT.split(',');
-    heartbeat.outgoingMs = int('STOMP_HEARTBEAT', out ?? '');
-    heartbeat.incomingMs = int('STOMP_HEARTBEAT', inc ?? '');
-  }
-  if (env.STOMP_HEARTBEAT_MIN_MS) heartbeat.minMs = int('STOMP_HEARTBEAT_MIN_MS', env.STOMP_HEARTBEAT_MIN_MS);
-  if (env.STOMP_HEARTBEAT_MAX_MS) heartbeat.maxMs = int('STOMP_HEARTBEAT_MAX_MS', env.STOMP_HEARTBEAT_MAX_MS);
-  const http: Partial<HttpOptions> = {};
-  if (env.STOMP_HTTP_REQUEST_TIMEOUT_MS) http.requestTimeoutMs = int('STOMP_HTTP_REQUEST_TIMEOUT_MS', env.STOMP_HTTP_REQUEST_TIMEOUT_MS);
-  if (env.STOMP_MAX_CONNECTIONS) http.maxConnections = int('STOMP_MAX_CONNECTIONS', env.STOMP_MAX_CONNECTIONS);
-  if (Object.keys(http).length) c.http = http;
-  const metrics: Partial<MetricsOptions> = {};
-  if (env.METRICS_TOKEN) metrics.token = env.METRICS_TOKEN;
-  if (env.METRICS_PORT) metrics.port = int('METRICS_PORT', env.METRICS_PORT);
-  if (env.METRICS_HOST) metrics.host = env.METRICS_HOST;
-  if (Object.keys(metrics).length) c.metrics = metrics;
-  if (env.NODE_TTL_MS) cluster.nodeTtlMs = int('NODE_TTL_MS', env.NODE_TTL_MS);
-  if (env.NODE_HEARTBEAT_MS) cluster.heartbeatIntervalMs = int('NODE_HEARTBEAT_MS', env.NODE_HEARTBEAT_MS);
-  if (env.DEAD_NODE_CHECK_MS) cluster.deadNodeCheckIntervalMs = int('DEAD_NODE_CHECK_MS', env.DEAD_NODE_CHECK_MS);
-  if (env.MAX_HOPS) cluster.maxHops = int('MAX_HOPS', env.MAX_HOPS);
-  if (env.NODE_FEATURES !== undefined) cluster.features = env.NODE_FEATURES.split(',').map((f) => f.trim()).filter((f) => f !== '');
-  if (Object.keys(limits).length) c.limits = limits;
-  if (Object.keys(cluster).length) c.cluster = cluster;
-  if (Object.keys(heartbeat).length) c.heartbeat = heartbeat;
-  const inbox: Partial<InboxOptions> = {};
-  if (env.INBOX_MAX_LENGTH) inbox.maxLength = int('INBOX_MAX_LENGTH', env.INBOX_MAX_LENGTH);
-  if (env.INBOX_MAX_AGE_MS) inbox.maxAgeMs = int('INBOX_MAX_AGE_MS', env.INBOX_MAX_AGE_MS);
-  if (env.INBOX_DESTINATIONS) inbox.destinations = list(env.INBOX_DESTINATIONS);
-  if (Object.keys(inbox).length) c.inbox = inbox;
-  const jwt: Partial<JwtConfig> = {};
-  if (env.STOMP_JWT_SECRET) jwt.secret = env.STOMP_JWT_SECRET;
-  if (env.STOMP_JWT_JWKS_URL) jwt.jwksUrl = env.STOMP_JWT_JWKS_URL;
-  if (env.STOMP_JWT_ISSUER) jwt.issuer = env.STOMP_JWT_ISSUER;
-  if (env.STOMP_JWT_AUDIENCE) jwt.audience = env.STOMP_JWT_AUDIENCE;
-  if (env.STOMP_JWT_USER_CLAIM) jwt.userClaim = env.STOMP_JWT_USER_CLAIM;
-  if (env.STOMP_JWT_REQUIRE_EXP) jwt.requireExp = bool('STOMP_JWT_REQUIRE_EXP', env.STOMP_JWT_REQUIRE_EXP);
-  if (Object.keys(jwt).length) c.jwt = jwt;
-  return c;
-}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -9,27 +9,31 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { Broker } from './broker/broker.js';
-import type { AppHandler, HandlerOptions } from './broker/app-handlers.js';
-import { fromEnv, resolveConfig, type BrokerConfig, type BrokerOptions } from './config.js';
-import type { Bus, Inbox, Registry } from './cluster/types.js';
-import { createLogger } from './log.js';
-import { StompServer, type ListenAddress } from './server.js';
-import { createClusterBackends } from './cluster/factory.js';
+import { AppHandlers, type AppHandler, type HandlerOptions } from './broker/app-handlers.js';
+import { generateNodeId } from './broker/ids.js';
+import { jwtAuthenticate } from './broker/jwt.js';
+import { resolveConfig, type BrokerConfig } from './config.js';
+import { fromEnv } from './env.js';
 import { registerApi } from './http/api.js';
 import { registerMetrics } from './http/metrics.js';
-import { jwtAuthenticate } from './broker/jwt.js';
+import { exposeCore } from './internals.js';
+import { createLogger } from './log.js';
+import { NodeHost } from './node.js';
+import type { BrokerOptions } from './options.js';
+import { StompServer, type ListenAddress } from './server.js';
 import { defaultAllowedOrigins } from './transport/origin.js';
 
-export type { BrokerConfig, BrokerOptions, Principal, AuthContext, AuthenticateHook, AuthorizeHook } from './config.js';
+export type { BrokerConfig } from './config.js';
+export type { BrokerOptions, BrokerBackends, BrokerHooks } from './options.js';
+export type { Principal, AuthContext, AuthenticateHook, AuthorizeContext, AuthorizeHook } from './session/auth.js';
 export type { AppHandler, AppMessage, HandlerOptions } from './broker/app-handlers.js';
-export type { Registry, Bus, Inbox, Envelope, SessionRecord, NodeInfo, InboxEntry } from './cluster/types.js';
+export type { Registry, Bus, Inbox, Envelope, UserEnvelope, TopicEnvelope, EventEnvelope, SessionRecord, NodeInfo, InboxEntry } from './cluster/types.js';
 export { ErrorCode, StompError } from './errors.js';
-export { DEFAULTS, resolveConfig, fromEnv } from './config.js';
+export { DEFAULTS, resolveConfig } from './config.js';
+export { fromEnv } from './env.js';
 export { MemoryRegistry, MemoryRegistryStore } from './cluster/memory/registry.js';
 export { MemoryBus, MemoryBusHub } from './cluster/memory/bus.js';
 export { MemoryInbox } from './cluster/memory/inbox.js';
-export { Broker } from './broker/broker.js';
 export { jwtAuthenticate, type JwtOptions } from './broker/jwt.js';
 export { stompjsBundlePath } from './demo.js';
 
@@ -38,14 +42,14 @@ export interface StompBroker {
   readonly log: Logger;
   /** The Fastify instance: add your own routes before listen(). */
   readonly app: FastifyInstance;
-  /** The broker core (available after listen()). */
-  readonly core: Broker;
   readonly nodeId: string;
+  /** Choose the backends, start the broker on them, then listen. */
   listen(): Promise<ListenAddress>;
-  /** Idempotent: sessions are told to reconnect and closed first, then the backends. */
+  /** Idempotent: the node's topic is handed over (cluster), sessions are told to reconnect and closed, then the backends. */
   close(): Promise<void>;
   sendToUser(user: string, destination: string, body: unknown, headers?: Record<string, string>): Promise<void>;
   publish(destination: string, body: unknown, headers?: Record<string, string>): Promise<void>;
+  /** Register an /app handler (Spring's @MessageMapping) for `path` (without the app prefix); before or after listen(). */
   handle(path: string, fn: AppHandler, opts?: HandlerOptions): void;
   kick(user: string): Promise<number>;
 }
@@ -72,50 +76,39 @@ function allowedOrigins(config: BrokerConfig, cookieTokens: boolean, customAuth:
 
 /**
  * Build a broker from options over the environment over the defaults. With
- * REDIS_URL and KAFKA_BROKERS (or redisUrl/kafkaBrokers) it is a cluster node;
- * otherwise a complete single-process broker with in-memory backends.
+ * REDIS_URL and KAFKA_BROKERS (or redisUrl/kafkaBrokers, or injected
+ * backends) it is a cluster node; otherwise a complete single-process broker
+ * with in-memory backends. The backends are chosen once, by listen().
  * `env: false` in the second argument ignores process.env (tests).
  */
 export function createBroker(options: BrokerOptions = {}, { env = true }: { env?: boolean } = {}): StompBroker {
-  const { authenticate, authorizeSubscribe, authorizeSend, backends: given = {}, logger, ...rest } = options;
-  const { registry, bus, inbox } = given;
+  const { authenticate, authorizeSubscribe, authorizeSend, backends = {}, logger, ...rest } = options;
   const config = resolveConfig(env ? fromEnv() : undefined, rest);
-  const log = logger ?? createLogger(config.logLevel);
+  const nodeId = config.nodeId ?? generateNodeId();
+  const log = (logger ?? createLogger(config.logLevel)).child({ node: nodeId });
   const jwtOn = !!(config.jwt.secret || config.jwt.jwksUrl);
   const auth = authenticate ?? (jwtOn ? jwtAuthenticate(config.jwt) : undefined);
   if (!auth && Object.keys(config.users).length === 0)
     log.warn('no authenticate hook and no STOMP_USERS: the CONNECT "login" header is taken as the user name, unchecked');
-  let backends: { registry?: Registry; bus?: Bus; inbox?: Inbox; clustered: boolean } = {
-    clustered: registry !== undefined || bus !== undefined,
-  };
-  if (registry) backends.registry = registry;
-  if (bus) backends.bus = bus;
-  if (inbox) backends.inbox = inbox;
-  const core = new Broker(config, { log, ...backends, authenticate: auth, authorizeSubscribe, authorizeSend });
-  const server = new StompServer(core, config, core.log, allowedOrigins(config, jwtOn && !authenticate, !!authenticate, core.log));
-  const metricsListener = registerMetrics(server.app, core, config.metrics, config.http.requestTimeoutMs, server.connections);
-  registerApi(server.app, core, config.apiToken);
+  const handlers = new AppHandlers();
+  const node = new NodeHost(nodeId, config, log, handlers, { authenticate: auth, authorizeSubscribe, authorizeSend });
+  const server = new StompServer(node, config, log, allowedOrigins(config, jwtOn && !authenticate, !!authenticate, log));
+  const metricsListener = registerMetrics(server.app, node, config.metrics, config.http.requestTimeoutMs, server.connections);
+  registerApi(server.app, node, { token: config.apiToken, topicPrefix: config.topicPrefixes[0]!, log });
   let listening: Promise<ListenAddress> | null = null;
   let closing: Promise<void> | null = null;
-  let started = false;
 
-  return {
+  const broker: StompBroker = {
     config,
-    log: core.log,
+    log,
     app: server.app,
-    core,
-    nodeId: core.nodeId,
+    nodeId,
     listen() {
       listening ??= (async () => {
-        if (config.redisUrl && config.kafkaBrokers && !registry && !bus) {
-          backends = { ...(await createClusterBackends(config, core.log)), clustered: true };
-          core.useBackends(backends);
-        }
-        await core.start();
-        started = true;
+        const core = await node.start(backends);
         const addr = await server.listen();
         if (metricsListener) addr.metricsPort = await metricsListener.listen(config.host);
-        core.log.info({ ...addr, endpoints: config.endpoints, clustered: core.clustered }, 'stomp-cluster listening');
+        log.info({ ...addr, endpoints: config.endpoints, clustered: core.clustered }, 'stomp-cluster listening');
         return addr;
       })();
       return listening;
@@ -124,14 +117,16 @@ export function createBroker(options: BrokerOptions = {}, { env = true }: { env?
       closing ??= (async () => {
         if (listening) await listening.catch(() => undefined);
         server.stopAccepting();
-        if (started) await core.stop();
+        await node.core?.stop();
         await Promise.all([server.close(), metricsListener?.close()]);
       })();
       return closing;
     },
-    sendToUser: (user, destination, body, headers) => core.sendToUser(user, destination, body, headers),
-    publish: (destination, body, headers) => core.publish(destination, body, headers),
-    handle: (path, fn, opts) => core.handle(path, fn, opts),
-    kick: (user) => core.kick(user),
+    sendToUser: (user, destination, body, headers) => node.sendToUser(user, destination, body, headers),
+    publish: (destination, body, headers) => node.publish(destination, body, headers),
+    handle: (path, fn, opts) => handlers.add(path, fn, opts),
+    kick: (user) => node.kick(user),
   };
+  exposeCore(broker, () => node.core);
+  return broker;
 }

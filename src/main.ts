@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { createBroker } from './index.js';
-import type { BrokerOptions } from './config.js';
-import { parseUsers } from './config.js';
+import type { BrokerOptions } from './options.js';
+import { parseUsers } from './env.js';
 import { installDemo } from './demo.js';
 
 const { values } = parseArgs({

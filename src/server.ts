@@ -11,7 +11,8 @@ import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
-import type { Broker } from './broker/broker.js';
+import type { SessionOpener } from './session/connection.js';
+import type { BrokerView } from './broker/view.js';
 import type { BrokerConfig } from './config.js';
 import { attachWebSocket, selectSubprotocol } from './transport/websocket.js';
 import { createTcpServer } from './transport/tcp.js';
@@ -54,7 +55,7 @@ export class StompServer {
   private address: ListenAddress | null = null;
 
   constructor(
-    private readonly broker: Broker,
+    private readonly broker: SessionOpener & BrokerView,
     private readonly cfg: BrokerConfig,
     private readonly log: Logger,
     /** The origin allow-list in effect (config.allowedOrigins, or its default: see transport/origin.ts). */
@@ -81,7 +82,7 @@ export class StompServer {
     });
     this.wsPaths = new Set(cfg.endpoints.flatMap((e) => [e, `${e}/websocket`]));
     this.origins = originPolicy(allowedOrigins);
-    this.app.get('/health', async () => ({ status: 'ok', node: broker.nodeId, sessions: broker.sessions.size }));
+    this.app.get('/health', async () => ({ status: 'ok', node: broker.nodeId, sessions: broker.sessionCount }));
     this.app.get('/ready', async (_req, reply) => {
       if (!broker.accepting) return reply.code(503).send({ status: 'draining', node: broker.nodeId });
       return { status: 'ready', node: broker.nodeId };

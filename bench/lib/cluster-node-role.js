@@ -31,6 +31,30 @@ const progress = progressTracker();
 let errors = 0;
 let lastError = null;
 
+/**
+ * The broker core of `b`: `brokerCore()` from the build's internals.js, or the
+ * `core` field of builds from before it (the previous version measured in the same run).
+ */
+async function coreOf(b) {
+  if (b.core) return b.core;
+  const { brokerCore } = await import(distUrl('internals.js'));
+  return brokerCore(b);
+}
+
+/** Counters of a core, from snapshot() or (builds from before it) stats(). */
+function countersOf(core) {
+  if (typeof core.stats === 'function') return core.stats();
+  const s = core.snapshot();
+  return { sessions: s.sessions, framesIn: s.framesIn, framesOut: s.framesOut, ...s.dispatch, topicDeliveries: s.topicDeliveries };
+}
+
+/** Which nodes hold `user`: presence() or (builds from before it) the registry. */
+async function nodesOf(core, user) {
+  return typeof core.presence === 'function' ? (await core.presence(user)).nodes : core.registry.nodesOf(user);
+}
+
+let core = null;
+
 const distUrl = (rel) => (process.env.BENCH_DIST ? new URL(rel, pathToFileURL(process.env.BENCH_DIST)).href : new URL(`../../dist/${rel}`, import.meta.url).href);
 
 function body(phase, seq) {
@@ -131,7 +155,6 @@ function instrument(size) {
   stages = { sent: new Float64Array(size), produced: new Float64Array(size), delivered: new Float64Array(size) };
   if (broker.__benchWrapped) return;
   broker.__benchWrapped = true;
-  const core = broker.core;
   const bus = core.bus;
   const sendToNode = bus.sendToNode.bind(bus);
   bus.sendToNode = (node, env) => {
@@ -169,10 +192,11 @@ serveRole({
     Object.assign(opts, await backends({ redisUrl, kafkaBrokers, prefix, producerConfig, consumerConfig, redisOptions }));
     broker = createBroker(opts, { env: false });
     const { port } = await broker.listen();
-    await watchKafkaStats(broker.core.bus);
+    core = await coreOf(broker);
+    await watchKafkaStats(core.bus);
     // Diagnostics: how often the bus commits offsets (the CommitCoalescer of KafkaBus's private
     // receiver; counted on this instance).
-    const bus = broker.core.bus;
+    const bus = core.bus;
     const commits = bus.receiver?.commits;
     if (typeof commits?.commit === 'function') {
       const commit = commits.commit;
@@ -192,7 +216,7 @@ serveRole({
 
   /** Which nodes the registry lists for each user (a check that the sessions are registered before measuring). */
   async lookup({ users: list }) {
-    return Promise.all(list.map((u) => broker.core.registry.nodesOf(u)));
+    return Promise.all(list.map((u) => nodesOf(core, u)));
   },
 
   instrument({ size }) {
@@ -236,8 +260,7 @@ serveRole({
   },
 
   stats() {
-    const bus = broker.core.bus;
-    return { ...broker.core.stats(), sessionsOpen: broker.core.sessions.size, errors, lastError, busCommits: bus.__benchCommits ?? 0 };
+    return { ...countersOf(core), sessionsOpen: core.sessions.size, errors, lastError, busCommits: core.bus.__benchCommits ?? 0 };
   },
 
   cpuUsage() {

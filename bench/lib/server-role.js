@@ -22,12 +22,15 @@ const progress = progressTracker({ deferred: true });
 
 async function startStomp() {
   // BENCH_DIST: benchmark another build of the broker (e.g. a branch's dist/index.js).
-  const { createBroker } = await import(process.env.BENCH_DIST ? pathToFileURL(process.env.BENCH_DIST).href : '../../dist/index.js');
+  const distBase = process.env.BENCH_DIST ? pathToFileURL(process.env.BENCH_DIST) : new URL('../../dist/index.js', import.meta.url);
+  const { createBroker } = await import(distBase.href);
   const broker = createBroker(
     { port: 0, host: '127.0.0.1', logLevel: 'silent', heartbeat: { outgoingMs: 0, incomingMs: 0 } },
     { env: false },
   );
   const { port } = await broker.listen();
+  // The core: brokerCore() from the build's internals.js, or the `core` field of builds from before it.
+  const core = broker.core ?? (await import(new URL('internals.js', distBase).href)).brokerCore(broker);
   let errors = 0;
   const failed = () => errors++;
   return {
@@ -36,7 +39,7 @@ async function startStomp() {
     broker,
     // Server-side publisher, as application code calls it (Spring's convertAndSendToUser).
     publish: (i, body) => broker.sendToUser(users[i], DESTINATION, body).catch(failed),
-    sessions: () => broker.core.sessions.size,
+    sessions: () => core.sessions.size,
     errors: () => errors,
     close: () => broker.close(),
   };

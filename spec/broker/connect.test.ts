@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 import { pino, type Logger } from 'pino';
 import { ErrorCode } from '../../src/errors.js';
-import type { AuthContext } from '../../src/config.js';
+import type { AuthContext } from '../../src/session/auth.js';
 import { startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
 

@@ -12,6 +12,7 @@ import { DEFAULTS } from '../../src/config.js';
 import type { AppMessage } from '../../src/index.js';
 import { startBroker } from '../helpers/broker.js';
 import { raw } from '../helpers/stomp-assert.js';
+import { core } from '../helpers/internals.js';
 
 const text = (f: { body: Buffer }): string => f.body.toString();
 
@@ -127,7 +128,7 @@ t.test('/queue: a queue with a subscriber does not keep messages', async (t) => 
   t.equal(text(await first.next('MESSAGE')), 'to first');
   const second = await b.user('second');
   await second.subscribe('s', '/queue/direct');
-  t.equal(b.broker.core.queues.depth('/queue/direct'), 0, 'nothing waiting');
+  t.equal(core(b.broker).queues.depth('/queue/direct'), 0, 'nothing waiting');
 });
 
 t.test('a handler receives body, user, params and headers', async (t) => {
@@ -235,5 +236,5 @@ t.test('a handler that throws does not close the sender', async (t) => {
   t.equal(calls, 2);
   t.notOk(c.closed);
   t.notOk(c.frames.some((f) => f.command === 'ERROR'), 'no ERROR frame');
-  t.equal(b.broker.core.counters.handlerErrors, 2, 'failures are counted');
+  t.equal(core(b.broker).counters.handlerErrors, 2, 'failures are counted');
 });

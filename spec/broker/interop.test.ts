@@ -7,12 +7,13 @@
  * TCP listener binds HOST unless STOMP_TCP_HOST says otherwise.
  */
 import t from 'tap';
-import { fromEnv } from '../../src/config.js';
+import { fromEnv } from '../../src/env.js';
 import { ErrorCode } from '../../src/errors.js';
 import { DEAD_LETTER_FROM_HEADER } from '../../src/broker/queues.js';
 import { RawClient } from '../helpers/client.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
+import { core } from '../helpers/internals.js';
 
 type Transport = 'ws' | 'tcp';
 
@@ -90,7 +91,7 @@ for (const transport of ['ws', 'tcp'] as const) {
     t.equal(again.headers['redelivered'], 'true');
     a.send(raw('NACK', { id: again.headers['ack']!, requeue: 'maybe', receipt: 'bad' }));
     await expectError(t, a, ErrorCode.INVALID_HEADER, { receipt: 'bad' });
-    t.equal(b.broker.core.queues.rejected, 1);
+    t.equal(core(b.broker).queues.rejected, 1);
   });
 }
 
@@ -103,7 +104,7 @@ t.test('NACK requeue:false without a dead-letter queue drops the message', async
   a.send(raw('NACK', { id: m.headers['ack']!, requeue: 'false' }));
   await b.broker.publish('/queue/drop', 'next');
   t.equal((await a.next('MESSAGE')).body.toString(), 'next', 'the dropped one did not come back');
-  t.equal(b.broker.core.queues.depth('/queue/drop'), 0);
+  t.equal(core(b.broker).queues.depth('/queue/drop'), 0);
 });
 
 t.test('the TCP listener binds HOST unless STOMP_TCP_HOST says otherwise', async (t) => {

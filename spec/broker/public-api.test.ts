@@ -7,12 +7,14 @@
  * publish / sendToUser / kick.
  */
 import t from 'tap';
-import { DEFAULTS, fromEnv, parseUsers, resolveConfig, type BrokerConfig, type DeepPartial } from '../../src/config.js';
+import { DEFAULTS, resolveConfig, type BrokerConfig, type DeepPartial } from '../../src/config.js';
+import { fromEnv, parseUsers } from '../../src/env.js';
 import { ErrorCode } from '../../src/errors.js';
 import { MemoryInbox, createBroker } from '../../src/index.js';
 import { RawClient } from '../helpers/client.js';
 import { startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
+import { core } from '../helpers/internals.js';
 
 t.test('defaults (docs/design.md "Configuration")', async (t) => {
   const c = resolveConfig();
@@ -142,7 +144,7 @@ t.test('close(): clients get SERVER_SHUTDOWN, then the close; sessions before ba
   const events: string[] = [];
   class RecordingInbox extends MemoryInbox {
     override async close(): Promise<void> {
-      events.push(`inbox closed with ${b.broker.core.sessions.size} sessions open`);
+      events.push(`inbox closed with ${core(b.broker).sessions.size} sessions open`);
       await super.close();
     }
   }
@@ -167,7 +169,7 @@ t.test('close(): clients get SERVER_SHUTDOWN, then the close; sessions before ba
   t.pass('close() can be called again, and concurrently');
   t.equal(ws.closeCode, 1000, 'a clean WebSocket close after the ERROR');
   t.same(events, ['inbox closed with 0 sessions open'], 'backends closed after every session');
-  t.equal(b.broker.core.sessions.size, 0);
+  t.equal(core(b.broker).sessions.size, 0);
 
   const refused = await RawClient.ws(`${b.url}/ws`).then(
     () => 'connected',

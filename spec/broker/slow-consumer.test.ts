@@ -14,6 +14,7 @@ import { encodeFrame } from '../../src/stomp/encoder.js';
 import type { Frame } from '../../src/stomp/frame.js';
 import { startBroker } from '../helpers/broker.js';
 import { waitFor, within } from '../helpers/wait.js';
+import { core } from '../helpers/internals.js';
 
 const KiB = 1024;
 
@@ -97,7 +98,7 @@ t.test('a client that stops reading is cut; a normal session keeps its latency',
   tcpReader.send('SUBSCRIBE', { id: 's', destination: '/topic/firehose', receipt: 'subscribed' });
   await waitFor(() => tcpReader.frames.some((f) => f.command === 'RECEIPT'), { what: 'tcp reader subscribed' });
 
-  const counter = (): number => b.broker.core.counters.errors.get(ErrorCode.SLOW_CONSUMER) ?? 0;
+  const counter = (): number => core(b.broker).counters.errors.get(ErrorCode.SLOW_CONSUMER) ?? 0;
   const filler = 'x'.repeat(4 * KiB);
   let published = 0;
   // Publish in small bursts and yield, like a real producer (bounded: at most 64 MiB).
@@ -115,7 +116,7 @@ t.test('a client that stops reading is cut; a normal session keeps its latency',
   t.equal(last.headers['code'], ErrorCode.SLOW_CONSUMER);
   t.ok(last.headers['message']);
   t.equal(slow.frames.filter((f) => f.command === 'MESSAGE').length, published, 'what was queued before the cut, then nothing more');
-  await waitFor(() => ![...b.broker.core.sessions].some((s) => s.user === 'slow'), { what: 'the slow session gone' });
+  await waitFor(() => ![...core(b.broker).sessions].some((s) => s.user === 'slow'), { what: 'the slow session gone' });
   t.pass('its session is gone');
 
   // The normal session got every message, promptly, and is still connected.
@@ -147,7 +148,7 @@ t.test('a burst published in one tick does not make a reading TCP client look sl
   const body = 'y'.repeat(4 * KiB);
   for (let i = 0; i < 64; i++) await b.broker.publish('/topic/burst', body);
   await waitFor(() => reader.frames.filter((f) => f.command === 'MESSAGE').length === 64, { what: 'all 64 messages' });
-  t.equal(b.broker.core.counters.errors.get(ErrorCode.SLOW_CONSUMER) ?? 0, 0, 'nobody was cut');
+  t.equal(core(b.broker).counters.errors.get(ErrorCode.SLOW_CONSUMER) ?? 0, 0, 'nobody was cut');
   t.notOk(reader.frames.some((f) => f.command === 'ERROR'));
   t.notOk(reader.ended, 'still connected');
 });

@@ -11,6 +11,7 @@ import { RawClient } from '../helpers/client.js';
 import { startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
 import { Waiters } from '../helpers/wait.js';
+import { core } from '../helpers/internals.js';
 
 interface Received {
   headers: Record<string, string>;
@@ -98,7 +99,7 @@ t.test('stompit over TCP: connect, subscribe, send, receive, ack, disconnect', a
   t.ok(u!.headers['ack'], 'ack header');
   alice.ack(u!.message);
   await new Promise<void>((resolve) => alice.send({ destination: '/topic/__sync' }, { onReceipt: resolve }).end());
-  const session = [...b.broker.core.sessions].find((s) => s.user === 'alice')!;
+  const session = [...core(b.broker).sessions].find((s) => s.user === 'alice')!;
   t.equal(session.unackedCount, 0, 'the ACK was applied');
 
   // A large body crosses TCP segments intact.

@@ -6,7 +6,8 @@
  */
 import t from 'tap';
 import { compilePattern, isPattern } from '../../src/broker/pattern.js';
-import { LocalUsers, type UserRoute } from '../../src/broker/users.js';
+import { LocalUsers } from '../../src/broker/users.js';
+import type { UserRoute } from '../../src/broker/routes.js';
 import type { Session } from '../../src/session/session.js';
 import type { Subscription } from '../../src/session/subscription.js';
 
@@ -63,16 +64,16 @@ t.test('subscriptions per path: one, several, removed in any order', async (t) =
   users.addSubscription(s2, route('alice', '/queue/x'));
   users.addSubscription(s3, route('alice', '/queue/x'));
   t.same(users.match('alice', '/queue/x'), [s1, s2, s3]);
-  users.removeSubscription(s2);
+  users.removeSubscription(s2, route('alice', '/queue/x'));
   t.same(users.match('alice', '/queue/x'), [s1, s3]);
-  users.removeSubscription(s1);
+  users.removeSubscription(s1, route('alice', '/queue/x'));
   t.same(users.match('alice', '/queue/x'), [s3], 'back to one');
   users.addSubscription(s1, route('alice', '/queue/x'));
   t.same(users.match('alice', '/queue/x'), [s3, s1]);
-  users.removeSubscription(s1);
-  users.removeSubscription(s3);
+  users.removeSubscription(s1, route('alice', '/queue/x'));
+  users.removeSubscription(s3, route('alice', '/queue/x'));
   t.same(users.match('alice', '/queue/x'), []);
-  users.removeSubscription(s3); // again: nothing happens
+  users.removeSubscription(s3, route('alice', '/queue/x')); // again: nothing happens
   t.same(users.match('alice', '/queue/x'), []);
 });
 
@@ -85,7 +86,7 @@ t.test('pattern subscriptions', async (t) => {
   users.addSubscription(wild, route('alice', '/queue/a.*'));
   t.same(users.match('alice', '/queue/a.b'), [exact, wild]);
   t.same(users.match('alice', '/queue/a.c'), [wild]);
-  users.removeSubscription(wild);
+  users.removeSubscription(wild, route('alice', '/queue/a.*'));
   t.same(users.match('alice', '/queue/a.c'), []);
   t.same(users.match('alice', '/queue/a.b'), [exact]);
 });

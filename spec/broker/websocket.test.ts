@@ -14,6 +14,7 @@ import { blockingHandler, startBroker } from '../helpers/broker.js';
 import { runClientMistakes } from '../helpers/client-mistakes.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
 import { waitFor } from '../helpers/wait.js';
+import { core } from '../helpers/internals.js';
 
 const MiB = 1024 * 1024;
 
@@ -138,7 +139,8 @@ t.test('every client mistake over a WebSocket: the ERROR, then a clean close (10
   // The table is shared with the session core run (spec/session/protocol.test.ts).
   const b = await startBroker(t);
   await runClientMistakes(t, {
-    broker: b.broker.core,
+    broker: core(b.broker),
+    handle: (path, fn) => b.broker.handle(path, fn),
     open: () => b.client(),
     user: (login) => b.user(login),
     closed: (t, c) => t.equal(c.closeCode, 1000, 'a clean WebSocket close'),

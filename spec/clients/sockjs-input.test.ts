@@ -14,6 +14,7 @@ import type { Tap } from '../conformance/fixtures.js';
 import { blockingHandler, startBroker, type StartHooks, type TestBroker } from '../helpers/broker.js';
 import { request, type HttpResult } from '../helpers/http.js';
 import { waitFor, within } from '../helpers/wait.js';
+import { core } from '../helpers/internals.js';
 
 const connectFrame = (login: string): string => `CONNECT\naccept-version:1.2\nhost:localhost\nlogin:${login}\nheart-beat:0,0\n\n\0`;
 const sendFrame = (destination: string, body: string, receipt?: string): string =>
@@ -112,7 +113,7 @@ t.test('an xhr_send body written in 1 KB pieces is accepted and costs CPU linear
 
   /** POST the body in writes of `piece` bytes, each read by the server before the next (a turn of the event loop between). */
   const post = async (piece: number): Promise<number> => {
-    const before = b.broker.core.counters.framesIn;
+    const before = core(b.broker).counters.framesIn;
     const ms = await cpuMs(async () => {
       const p = rawPost(b, `${s.path}/xhr_send`, { 'content-length': String(body.length), connection: 'close' });
       for (let off = 0; off < body.length; off += piece) {
@@ -122,7 +123,7 @@ t.test('an xhr_send body written in 1 KB pieces is accepted and costs CPU linear
       t.equal(await p.answered, 204, `xhr_send in ${piece}-byte writes accepted`);
       p.sock.destroy();
     });
-    t.equal(b.broker.core.counters.framesIn - before, 2, 'both frames reached the session');
+    t.equal(core(b.broker).counters.framesIn - before, 2, 'both frames reached the session');
     return ms;
   };
 
@@ -210,7 +211,7 @@ async function slowBroker(t: Tap, onXhrSend?: () => void) {
     const got = (await observer.messages(n, 20_000)).map((m) => m.body.toString());
     t.same(got, Array.from({ length: n }, (_, i) => String(i)), `all ${n} frames processed, in order`);
   };
-  const framesIn = (): number => b.broker.core.counters.framesIn;
+  const framesIn = (): number => core(b.broker).counters.framesIn;
   return { b, release, handlerStarted, observerServed, allInOrder, framesIn };
 }
 
@@ -274,7 +275,7 @@ t.test('xhr_send: input pauses behind a slow /app handler (held sends, at most 4
   const last = await s.send([sendFrame('/topic/t', 'after', 'healthy')]);
   t.equal(last.status, 204);
   t.match(await s.pollFor('RECEIPT'), /receipt-id:healthy/, 'the session still works');
-  t.equal(b.broker.core.sessions.size, 2, 'both sessions open');
+  t.equal(core(b.broker).sessions.size, 2, 'both sessions open');
 });
 
 t.test('SockJS websocket transport: reading pauses behind a slow /app handler and resumes in order', async (t) => {
@@ -298,7 +299,7 @@ t.test('SockJS websocket transport: reading pauses behind a slow /app handler an
   await send([sendFrame('/topic/t', 'after', 'healthy')]);
   await waitFor(() => w.received.some((m) => m.includes('receipt-id:healthy')), { what: 'RECEIPT' });
   t.pass('the session still works');
-  t.equal(b.broker.core.sessions.size, 2, 'both sessions open');
+  t.equal(core(b.broker).sessions.size, 2, 'both sessions open');
 });
 
 t.test('ending a session whose input is paused lets go of its input: held xhr_send answered, websocket close handshake read', async (t) => {
@@ -325,6 +326,6 @@ t.test('ending a session whose input is paused lets go of its input: held xhr_se
   // Unread, the client's close frame would leave the socket open until the session's 1 s kill timer.
   t.ok(closeMs < 1000, `the websocket closed by its close handshake, ${closeMs} ms after the kick`);
   t.ok(w.received.some((m) => m.startsWith('ERROR\n')), 'the websocket client got the ERROR');
-  await waitFor(() => b.broker.core.sessions.size === 1, { what: 'only the observer left' });
+  await waitFor(() => core(b.broker).sessions.size === 1, { what: 'only the observer left' });
   release();
 });

@@ -10,6 +10,7 @@ import type { AuthContext } from '../../src/index.js';
 import { startBroker } from '../helpers/broker.js';
 import { request } from '../helpers/http.js';
 import { legacyStompjs } from './adapters.js';
+import { core } from '../helpers/internals.js';
 
 /** Open a WebSocket; resolve with it (and its first message) or with the HTTP status of a refused upgrade. */
 function wsOpen(url: string, opts: { protocols?: string[]; origin?: string } = {}): Promise<{ ws?: WebSocket; first?: string; status?: number }> {
@@ -62,7 +63,7 @@ t.test('SockJS endpoints live next to the raw WebSocket endpoint', async (t) => 
     const c = await b.client({ path });
     t.equal(c.protocol, 'v12.stomp', `${path}: raw STOMP WebSocket, subprotocol negotiated`);
     await c.connect({ login: 'raw' });
-    const s = [...b.broker.core.sessions].find((x) => x.conn.transport === 'websocket');
+    const s = [...core(b.broker).sessions].find((x) => x.conn.transport === 'websocket');
     t.ok(s, `${path}: session on the websocket transport`);
     c.close();
   }
@@ -203,7 +204,7 @@ for (const transport of ['websocket', 'xhr-streaming', 'xhr-polling']) {
     t.ok(debug.includes('send PING every 200ms'), 'client negotiated sending heart-beats');
     t.ok(debug.includes('check PONG every 500ms'), 'client negotiated expecting heart-beats');
 
-    const session = [...b.broker.core.sessions][0]!;
+    const session = [...core(b.broker).sessions][0]!;
     t.equal(session.conn.transport, 'sockjs');
     t.match(authUrl, /[?&]token=t0k/, 'the authenticate hook sees the endpoint query');
     t.equal(session.conn.request, undefined, 'the request is not kept after CONNECT');
@@ -239,7 +240,7 @@ for (const transport of ['websocket', 'xhr-streaming', 'xhr-polling']) {
     );
     t.ok(true, 'client sent PINGs and received PONGs ("\\n" SockJS messages)');
     t.notOk(c.inbox.closed, 'still connected after several heart-beat periods');
-    t.ok(b.broker.core.sessions.has(session), 'server session still open');
+    t.ok(core(b.broker).sessions.has(session), 'server session still open');
     await c.close();
   });
 }
@@ -248,11 +249,11 @@ t.test('closing the socket of the SockJS websocket transport ends the session at
   const b = await startBroker(t);
   const c = legacyStompjs(`${b.httpUrl}/ws`);
   await c.connect('kim');
-  t.equal(b.broker.core.sessions.size, 1);
+  t.equal(core(b.broker).sessions.size, 1);
   const started = Date.now();
   c.sock().close(); // no DISCONNECT
-  await waitFor(() => b.broker.core.sessions.size === 0, 'session closed', 3000);
-  t.equal(b.broker.core.sessions.size, 0, 'session closed');
+  await waitFor(() => core(b.broker).sessions.size === 0, 'session closed', 3000);
+  t.equal(core(b.broker).sessions.size, 0, 'session closed');
   t.ok(Date.now() - started < 2000, `without waiting for the SockJS disconnect delay (${Date.now() - started} ms)`);
 });
 
@@ -265,7 +266,7 @@ t.test('shutdown: SockJS clients get an ERROR and close() does not wait for Sock
   ];
   let i = 0;
   for (const c of clients) await c.connect(`u${i++}`);
-  t.equal(b.broker.core.sessions.size, 3);
+  t.equal(core(b.broker).sessions.size, 3);
   const started = Date.now();
   await b.broker.close();
   t.ok(Date.now() - started < 3000, `broker closed in ${Date.now() - started} ms`);

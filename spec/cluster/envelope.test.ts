@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { BATCH_VERSION, decodeEnvelope, decodeEnvelopes, encodeEnvelope, encodeEnvelopeBatch, ENVELOPE_VERSION, envelopeCount } from '../../src/cluster/envelope.js';
 import { ClusterErrorCode, isClusterError } from '../../src/cluster/errors.js';
 import type { Envelope } from '../../src/cluster/types.js';
-import { type Tap, binaryBody, makeEnvelope, sameEnvelope } from '../conformance/fixtures.js';
+import { type Tap, binaryBody, makeEnvelope, sameEnvelope, makeTopicEnvelope, makeEventEnvelope } from '../conformance/fixtures.js';
 
 const fixtures: Array<[string, Envelope]> = [
   ['user envelope', makeEnvelope()],
-  ['topic envelope without user', makeEnvelope({ kind: 'topic', user: undefined, destination: '/topic/a.b' })],
-  ['event envelope', makeEnvelope({ kind: 'event', user: undefined, destination: 'node-left', body: Buffer.from('{"node":"n1"}') })],
+  ['topic envelope without user', makeTopicEnvelope({ destination: '/topic/a.b' })],
+  ['event envelope', makeEventEnvelope({ destination: 'node-left', body: Buffer.from('{"node":"n1"}') })],
   ['empty body, no headers', makeEnvelope({ body: Buffer.alloc(0), headers: {} })],
   ['binary body', makeEnvelope({ body: binaryBody(10_000) })],
   ['unicode everywhere', makeEnvelope({ user: 'ünï 😀', destination: '/queue/ü', headers: { 'x-ü': 'v\nw:x\\y', '': '' }, origin: 'nœud' })],

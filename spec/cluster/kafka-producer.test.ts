@@ -7,7 +7,7 @@
 import t from 'tap';
 import { encodeEnvelopeBatch } from '../../src/cluster/envelope.js';
 import { batchKey, type OutBatch, OutBatches, SEND_BATCH_BYTES, SEND_BATCH_MAX } from '../../src/cluster/kafka/producer.js';
-import { makeEnvelope } from '../conformance/fixtures.js';
+import { makeEnvelope, makeTopicEnvelope } from '../conformance/fixtures.js';
 
 /** A batcher, and how often it reported a batch closed because it was full. */
 function batcher(maxBytes = SEND_BATCH_BYTES): { batches: OutBatches; full: () => number } {
@@ -21,7 +21,7 @@ const tags = (b: OutBatch): string[] => b.values.map((v) => v.toString('latin1')
 t.test('batchKey: none on one partition; the user (else the destination) on more', async (t) => {
   t.equal(batchKey(makeEnvelope({ user: 'alice' }), 1), null);
   t.equal(batchKey(makeEnvelope({ user: 'alice' }), 4), 'alice');
-  t.equal(batchKey(makeEnvelope({ kind: 'topic', user: undefined, destination: '/topic/x' }), 4), '/topic/x');
+  t.equal(batchKey(makeTopicEnvelope({ destination: '/topic/x' }), 4), '/topic/x');
 });
 
 t.test('one turn: one batch per topic (and key), closed at the end of the turn in the order opened', async (t) => {

@@ -7,6 +7,7 @@ import t from 'tap';
 import { MemoryBus, MemoryBusHub, MemoryInbox, MemoryRegistry, MemoryRegistryStore, type BrokerOptions, type Bus } from '../../src/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
+import { core } from '../helpers/internals.js';
 
 interface Shared {
   store: MemoryRegistryStore;
@@ -32,7 +33,7 @@ t.test('sendToUser on node A reaches the user on node B', async (t) => {
   const m = await bob.next('MESSAGE');
   t.equal(m.headers['destination'], '/user/queue/x');
   t.same(JSON.parse(m.body.toString()), { n: 1 });
-  t.equal(a.broker.core.dispatcher.counters.sentRemote, 1);
+  t.equal(core(a.broker).dispatcher.counters.sentRemote, 1);
 });
 
 t.test('a user with tabs on A and B gets one copy in each, in order', async (t) => {
@@ -102,7 +103,7 @@ t.test('a message for a user who moved is forwarded, bounded by the hop limit', 
   s.store.users.set('frank', new Map([['g1', { sessionId: 'g1', user: 'frank', nodeId: a.broker.nodeId, connectedAt: 0 }], ['g2', { sessionId: 'g2', user: 'frank', nodeId: b.broker.nodeId, connectedAt: 0 }]]));
   await a.broker.sendToUser('frank', '/queue/x', 'bounces');
   await t.resolves(waitFor(async () => (await s.inbox.depth('frank')) >= 1));
-  const hops = a.broker.core.dispatcher.counters.hops + b.broker.core.dispatcher.counters.hops;
+  const hops = core(a.broker).dispatcher.counters.hops + core(b.broker).dispatcher.counters.hops;
   t.ok(hops <= 4, `bounded forwarding (${hops} hops)`);
 });
 
@@ -115,8 +116,8 @@ t.test('a dead node is taken over: its sessions leave the registry, pending mess
   await gina.subscribe('1', '/user/queue/x');
   // Node B "dies": its bus consumer stops (no commit), heartbeats stop, sockets vanish.
   const deadId = b.broker.nodeId;
-  await b.broker.core.bus.close();
-  (b.broker.core as unknown as { membership: { stop(l: boolean): Promise<void> } }).membership.stop(false);
+  await core(b.broker).bus.close();
+  (core(b.broker) as unknown as { membership: { stop(l: boolean): Promise<void> } }).membership.stop(false);
   await a.broker.sendToUser('gina', '/queue/x', 'in flight');
   t.equal(s.hub.topics.get(deadId)?.pending.length, 1, 'message waits in the dead node topic');
   await t.resolves(waitFor(async () => !(await new MemoryRegistry(s.store).nodes()).some((n) => n.nodeId === deadId), { timeoutMs: 5000 }));
@@ -129,7 +130,7 @@ t.test('a dead node is taken over: its sessions leave the registry, pending mess
 });
 
 t.test('client SENDs are handed on without waiting for the bus, at most MAX_SENDS_IN_FLIGHT (256); a receipt waits for all', async (t) => {
-  const { MAX_SENDS_IN_FLIGHT } = await import('../../src/broker/broker.js');
+  const { MAX_SENDS_IN_FLIGHT } = await import('../../src/broker/pipeline.js');
   t.equal(MAX_SENDS_IN_FLIGHT, 256, 'default');
   const s = shared();
   let release!: () => void;

@@ -20,7 +20,7 @@
  */
 import type { Bus, Envelope, EnvelopeHandler } from '../../src/cluster/types.js';
 import { waitFor, within } from '../helpers/wait.js';
-import { type Tap, binaryBody, makeEnvelope, sameEnvelope, uid } from './fixtures.js';
+import { type Tap, binaryBody, makeEnvelope, sameEnvelope, uid, makeTopicEnvelope, makeEventEnvelope } from './fixtures.js';
 
 export interface BusFixture {
   create(): Bus | Promise<Bus>;
@@ -120,13 +120,13 @@ export function busSuite(t: Tap, name: string, factory: BusFactory): void {
       await bus.start(ids[i]!, cs[i]!.handler);
       buses.push(bus);
     }
-    const env = makeEnvelope({ kind: 'topic', user: undefined, destination: '/topic/news', body: Buffer.from('hi all') });
+    const env = makeTopicEnvelope({ destination: '/topic/news', body: Buffer.from('hi all') });
     await buses[1]!.broadcast(env);
     for (let i = 0; i < ids.length; i++) {
       await cs[i]!.waitId(env.id, `broadcast on node ${i}`);
       sameEnvelope(t, cs[i]!.got.find((e) => e.id === env.id), env, `node ${i}`);
     }
-    const again = makeEnvelope({ kind: 'event', user: undefined, destination: 'node-joined' });
+    const again = makeEventEnvelope({ destination: 'node-joined' });
     await buses[0]!.broadcast(again);
     for (let i = 0; i < ids.length; i++) await cs[i]!.waitId(again.id, `second broadcast on node ${i}`);
     for (let i = 0; i < ids.length; i++) t.same(cs[i]!.ids(), [env.id, again.id], `node ${i}: each once, in order`);
@@ -138,13 +138,13 @@ export function busSuite(t: Tap, name: string, factory: BusFactory): void {
     const [a, c] = [collector(), collector()];
     const busA = await create();
     await busA.start(A, a.handler);
-    const before = makeEnvelope({ kind: 'topic', user: undefined, destination: '/topic/t' });
+    const before = makeTopicEnvelope({ destination: '/topic/t' });
     await busA.broadcast(before);
     await a.waitId(before.id);
 
     const busC = await create();
     await busC.start(C, c.handler);
-    const after = makeEnvelope({ kind: 'topic', user: undefined, destination: '/topic/t' });
+    const after = makeTopicEnvelope({ destination: '/topic/t' });
     await busA.broadcast(after);
     await c.waitId(after.id);
     await a.waitId(after.id);
@@ -192,13 +192,13 @@ export function busSuite(t: Tap, name: string, factory: BusFactory): void {
         user: 'ünïcødé user',
       }),
       makeEnvelope({ body: Buffer.alloc(0), headers: {} }),
-      makeEnvelope({ kind: 'topic', user: undefined, destination: '/topic/x', body: Buffer.from([0, 1, 2, 0]) }),
+      makeTopicEnvelope({ destination: '/topic/x', body: Buffer.from([0, 1, 2, 0]) }),
     ];
     for (const e of envs) await busA.sendToNode(B, e);
     await b.waitCount(envs.length, 'all envelopes');
     envs.forEach((e, i) => sameEnvelope(t, b.got.find((g) => g.id === e.id), e, `envelope ${i}`));
 
-    const bc = makeEnvelope({ kind: 'topic', user: undefined, body: binaryBody(1024) });
+    const bc = makeTopicEnvelope({ body: binaryBody(1024) });
     await busA.broadcast(bc);
     await b.waitId(bc.id);
     sameEnvelope(t, b.got.find((g) => g.id === bc.id), bc, 'broadcast envelope');

@@ -1,7 +1,7 @@
 /** Shared bits of the conformance suites: the tap test type, envelopes, ids. */
 import { randomBytes } from 'node:crypto';
 import type { test } from 'tap';
-import type { Envelope } from '../../src/cluster/types.js';
+import type { Envelope, EventEnvelope, TopicEnvelope, UserEnvelope } from '../../src/cluster/types.js';
 
 /** The `t` a tap subtest callback receives. */
 export type Tap = Parameters<Parameters<typeof test>[0]>[0];
@@ -21,7 +21,8 @@ export function binaryBody(randomLength = 4096): Buffer {
   return Buffer.concat([all, randomBytes(randomLength), Buffer.from([0, 0xff, 0xfe, 0x0d, 0x0a, 0])]);
 }
 
-export function makeEnvelope(over: Partial<Envelope> = {}): Envelope {
+/** A user envelope for alice, with `over` on top. */
+export function makeEnvelope(over: Partial<UserEnvelope> = {}): UserEnvelope {
   return {
     id: uid('env'),
     kind: 'user',
@@ -34,6 +35,18 @@ export function makeEnvelope(over: Partial<Envelope> = {}): Envelope {
     ts: Date.now(),
     ...over,
   };
+}
+
+/** A topic envelope (no user), with `over` on top. */
+export function makeTopicEnvelope(over: Partial<Omit<TopicEnvelope, 'kind' | 'user'>> = {}): TopicEnvelope {
+  const { kind: _kind, user: _user, ...fields } = makeEnvelope({ destination: '/topic/x' });
+  return { kind: 'topic', ...fields, ...over };
+}
+
+/** An event envelope about a user (alice by default), with `over` on top. */
+export function makeEventEnvelope(over: Partial<Omit<EventEnvelope, 'kind'>> = {}): EventEnvelope {
+  const { kind: _kind, ...fields } = makeEnvelope({ destination: 'event' });
+  return { kind: 'event', ...fields, ...over };
 }
 
 /** Deep comparison of two envelopes, body compared byte for byte. */
@@ -70,3 +83,10 @@ export function sameEnvelope(t: Tap, actual: Envelope | undefined, expected: Env
 }
 
 export const sorted = (xs: string[]): string[] => [...xs].sort();
+
+/** Which of `users` have a session on `nodeId` (read through nodesOf, as routing reads it). */
+export async function usersOn(reg: { nodesOf(user: string, opts?: { fresh?: boolean }): Promise<string[]> }, nodeId: string, users: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const u of users) if ((await reg.nodesOf(u, { fresh: true })).includes(nodeId)) out.push(u);
+  return out;
+}

@@ -11,7 +11,7 @@
  * The factory is called once per subtest; each subtest uses fresh user names.
  * The suite closes what it created, then calls `cleanup()`.
  */
-import type { Envelope, Inbox, InboxLimits } from '../../src/cluster/types.js';
+import type { Inbox, InboxLimits, UserEnvelope } from '../../src/cluster/types.js';
 import { waitFor } from '../helpers/wait.js';
 import { type Tap, binaryBody, makeEnvelope, sameEnvelope, uid } from './fixtures.js';
 
@@ -39,7 +39,7 @@ export function inboxSuite(t: Tap, name: string, factory: InboxFactory): void {
     };
   }
 
-  const envsFor = (user: string, n: number): Envelope[] =>
+  const envsFor = (user: string, n: number): UserEnvelope[] =>
     Array.from({ length: n }, (_, i) => makeEnvelope({ user, id: uid(`m${i}`), body: Buffer.from(`body ${i}`), ts: 1000 + i }));
 
   t.test(`${name} inbox: append then read, oldest first`, async (t) => {
@@ -187,7 +187,7 @@ export function inboxSuite(t: Tap, name: string, factory: InboxFactory): void {
     const { create } = await setup(t);
     const inbox = await create();
     const user = uid('ünïcødé user/with:odd{chars}');
-    const envs: Envelope[] = [
+    const envs: UserEnvelope[] = [
       makeEnvelope({
         user,
         body: binaryBody(64 * 1024),

@@ -9,6 +9,7 @@
  */
 import type { test } from 'tap';
 import type { Broker } from '../../src/broker/broker.js';
+import type { AppHandler } from '../../src/broker/app-handlers.js';
 import { ErrorCode } from '../../src/errors.js';
 import type { FrameClient } from './frame-client.js';
 import { expectError, raw } from './stomp-assert.js';
@@ -82,8 +83,10 @@ export const CLIENT_MISTAKES: readonly ClientMistake[] = [
 ];
 
 export interface MistakeTarget<C extends FrameClient> {
-  /** The broker core behind the connections (its counters, publish, handle). */
+  /** The broker core behind the connections (its counters, publish). */
   broker: Broker;
+  /** Register an /app handler (before the connections). */
+  handle(path: string, fn: AppHandler): void;
   /** A new connection, not yet CONNECTed. */
   open(): C | Promise<C>;
   /** A connection CONNECTed as `login`. */
@@ -95,7 +98,7 @@ export interface MistakeTarget<C extends FrameClient> {
 /** Each of CLIENT_MISTAKES as a subtest on `target`; then the ERRORs counted by code. */
 export async function runClientMistakes<C extends FrameClient>(t: Tap, target: MistakeTarget<C>): Promise<void> {
   const { broker } = target;
-  broker.handle(KNOWN_APP, () => undefined);
+  target.handle(KNOWN_APP, () => undefined);
   const observer = await target.user('observer');
   await observer.subscribe('alive', '/topic/alive');
   let n = 0;

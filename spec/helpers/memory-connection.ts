@@ -10,7 +10,12 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
-import { Broker, type BrokerDeps } from '../../src/broker/broker.js';
+import { Broker } from '../../src/broker/broker.js';
+import { AppHandlers, type AppHandler, type HandlerOptions } from '../../src/broker/app-handlers.js';
+import { generateNodeId } from '../../src/broker/ids.js';
+import { MemoryBus } from '../../src/cluster/memory/bus.js';
+import { MemoryRegistry } from '../../src/cluster/memory/registry.js';
+import type { BrokerHooks } from '../../src/options.js';
 import { resolveConfig, type BrokerConfig, type DeepPartial } from '../../src/config.js';
 import type { Connection } from '../../src/session/connection.js';
 import type { Session } from '../../src/session/session.js';
@@ -24,7 +29,8 @@ export interface MemoryConnectionOptions {
 const HEARTBEAT = Buffer.from('\n');
 
 export class MemoryConnection extends FrameClient implements Connection {
-  readonly transport = 'memory' as const;
+  // A byte stream like TCP (it carries no HTTP request unless a test gives one).
+  readonly transport = 'tcp' as const;
   readonly remoteAddress: string;
   readonly request: IncomingMessage | undefined;
   /** What bufferedAmount() reports: set it to simulate a client that stopped reading. */
@@ -104,6 +110,8 @@ export class MemoryConnection extends FrameClient implements Connection {
 
 export interface CoreBroker {
   broker: Broker;
+  /** Register an /app handler (Spring's @MessageMapping). */
+  handle(path: string, fn: AppHandler, opts?: HandlerOptions): void;
   /** A new connection with its session (not yet CONNECTed). */
   open(opts?: MemoryConnectionOptions): MemoryConnection;
   /** A connection CONNECTed as `login`. */
@@ -113,20 +121,28 @@ export interface CoreBroker {
 }
 
 /**
- * `new Broker(resolveConfig(options), { log: silent })`, started, stopped by
- * the test's teardown. Hooks go in `deps`.
+ * A broker core on memory backends (a single node), started, stopped by the
+ * test's teardown. Hooks (authenticate, authorizeSubscribe, authorizeSend) go in `hooks`.
  */
 export async function startCore(
   t: { teardown(fn: () => unknown): void },
   options: DeepPartial<BrokerConfig> = {},
-  deps: Omit<BrokerDeps, 'log'> = {},
+  hooks: BrokerHooks = {},
 ): Promise<CoreBroker> {
-  const broker = new Broker(resolveConfig(options), { log: pino({ level: 'silent' }), ...deps });
+  const handlers = new AppHandlers();
+  const broker = new Broker(resolveConfig(options), {
+    log: pino({ level: 'silent' }),
+    nodeId: generateNodeId(),
+    backends: { registry: new MemoryRegistry(), bus: new MemoryBus(), inbox: null, clustered: false },
+    handlers,
+    ...hooks,
+  });
   await broker.start();
   t.teardown(() => broker.stop({ timeoutMs: 1000 }));
   const open = (opts?: MemoryConnectionOptions): MemoryConnection => MemoryConnection.open(broker, opts);
   return {
     broker,
+    handle: (path, fn, opts) => handlers.add(path, fn, opts),
     open,
     async user(login, headers = {}) {
       const c = open();

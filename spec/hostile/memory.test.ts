@@ -15,6 +15,7 @@ import { startBroker, type TestBroker } from '../helpers/broker.js';
 import type { RawClient } from '../helpers/client.js';
 import { expectError, raw, type Asserts } from '../helpers/stomp-assert.js';
 import { waitFor } from '../helpers/wait.js';
+import { core } from '../helpers/internals.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -84,7 +85,7 @@ t.test('floods into queues, offline inboxes and transactions are refused at the 
   const b = await startBroker(t, {
     limits: { maxHeldBytes: 2 * MiB, maxHeldBytesPerSender: 1 * MiB, maxTransactionBytesPerSession: 512 * KiB, maxFrameBytes: 200 * KiB, maxWebSocketMessageBytes: 256 * KiB },
   });
-  const budget = b.broker.core.budget;
+  const budget = core(b.broker).budget;
   const observer = await b.user('observer');
   await observer.subscribe('o', '/topic/obs');
   const body = 'x'.repeat(100 * KiB);
@@ -152,13 +153,13 @@ t.test('floods into queues, offline inboxes and transactions are refused at the 
 
 t.test('held messages expire by age on a timer, not only when read', async (t) => {
   const b = await startBroker(t, { limits: { maxQueueAgeMs: 300 }, inbox: { maxAgeMs: 300 } });
-  const budget = b.broker.core.budget;
+  const budget = core(b.broker).budget;
   const c = await b.user('sender');
   c.send(raw('SEND', { destination: '/queue/old' }, 'q') + raw('SEND', { destination: '/user/nobody/queue/x', receipt: 'r' }, 'i'));
   await c.next('RECEIPT');
   t.equal(budget.byKind().get('queue')! > 0 && budget.byKind().get('inbox')! > 0, true, 'both held');
   await waitFor(() => budget.heldBytes === 0, { timeoutMs: 5000, what: 'swept' });
-  t.equal(b.broker.core.queues.expired, 1, 'the queue message expired');
+  t.equal(core(b.broker).queues.expired, 1, 'the queue message expired');
   const text = await (await fetch(`${b.httpUrl}/metrics`)).text();
   t.match(text, /stomp_queue_messages_dropped_total\{[^}]*reason="age"[^}]*\} 1/);
   t.match(text, /stomp_held_bytes\{[^}]*kind="queue"[^}]*\} 0/);

@@ -63,7 +63,7 @@ t.test('allowClientSendToUser: false keeps clients to their own user destination
 });
 
 t.test('STOMP_ALLOW_CLIENT_SEND_TO_USER is read from the environment', async (t) => {
-  const { fromEnv } = await import('../../src/config.js');
+  const { fromEnv } = await import('../../src/env.js');
   t.equal(fromEnv({ STOMP_ALLOW_CLIENT_SEND_TO_USER: 'false' }).allowClientSendToUser, false);
   t.equal(fromEnv({ STOMP_ALLOW_CLIENT_SEND_TO_USER: 'true' }).allowClientSendToUser, true);
   t.throws(() => fromEnv({ STOMP_ALLOW_CLIENT_SEND_TO_USER: 'maybe' }), /must be true or false/);

@@ -81,6 +81,7 @@ t.test('every client mistake: ERROR (code, message, receipt-id, body), close; ot
   const core = await startCore(t);
   await runClientMistakes(t, {
     broker: core.broker,
+    handle: (path, fn) => core.handle(path, fn),
     open: () => core.open(),
     user: (login) => core.user(login),
     closed: (t, c) => t.ok(c.ended, 'the server closed the connection'),

@@ -4,7 +4,7 @@
  * A handler's return value is sent on like Spring's @SendTo / @SendToUser;
  * with neither option it goes to the topic prefix + the mapped path (Spring's default).
  */
-import type { Headers } from '../stomp/frame.js';
+import type { Frame, Headers } from '../stomp/frame.js';
 import { compilePattern, type CompiledPattern } from './pattern.js';
 
 export interface AppMessage {
@@ -34,7 +34,24 @@ export interface HandlerOptions {
 
 export type AppHandler = (msg: AppMessage) => unknown;
 
-interface Mapping {
+/** The message an /app handler gets for a client SEND. */
+export function appMessage(
+  frame: Frame,
+  at: { destination: string; path: string; params: Record<string, string> },
+  from: { user: string | null; sessionId: string },
+): AppMessage {
+  const body = frame.body;
+  return {
+    ...at,
+    ...from,
+    headers: frame.headers,
+    body,
+    text: () => body.toString('utf8'),
+    json: <T>() => JSON.parse(body.toString('utf8')) as T,
+  };
+}
+
+export interface Mapping {
   pattern: CompiledPattern;
   fn: AppHandler;
   opts: HandlerOptions;

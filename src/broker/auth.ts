@@ -5,7 +5,7 @@
  *    send it); a warning is logged at start. No login: anonymous session.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { AuthContext, AuthenticateHook, Principal } from '../config.js';
+import type { AuthContext, AuthenticateHook, AuthorizeContext, AuthorizeHook, Principal } from '../session/auth.js';
 import { ErrorCode, StompError } from '../errors.js';
 
 function safeEqual(a: string, b: string): boolean {
@@ -28,4 +28,33 @@ export function defaultAuthenticate(users: Record<string, string>): Authenticate
       throw new StompError(ErrorCode.AUTH_FAILED, `bad login or passcode for "${login}"`);
     return { name: login };
   };
+}
+
+/**
+ * Run the authenticate hook: its Principal (null: anonymous), or a coded
+ * refusal (STOMP_ERR_AUTH_FAILED, or the StompError the hook threw).
+ */
+export async function authenticateWith(hook: AuthenticateHook, ctx: AuthContext): Promise<Principal | null> {
+  let p: Principal | null | false;
+  try {
+    p = await hook(ctx);
+  } catch (err) {
+    if (err instanceof StompError) throw err;
+    throw new StompError(ErrorCode.AUTH_FAILED, err instanceof Error ? err.message : 'authentication refused');
+  }
+  if (p === false) throw new StompError(ErrorCode.AUTH_FAILED, 'authentication refused');
+  if (p && (typeof p.name !== 'string' || p.name.length === 0)) throw new StompError(ErrorCode.AUTH_FAILED, 'empty user name');
+  return p;
+}
+
+/** Run an authorize hook: resolves when allowed, else a coded refusal (STOMP_ERR_FORBIDDEN, or the StompError it threw). */
+export async function authorizeWith(hook: AuthorizeHook, ctx: AuthorizeContext): Promise<void> {
+  let ok: boolean;
+  try {
+    ok = await hook(ctx);
+  } catch (err) {
+    if (err instanceof StompError) throw err;
+    ok = false;
+  }
+  if (!ok) throw new StompError(ErrorCode.FORBIDDEN, `not allowed: ${ctx.destination}`);
 }

@@ -12,12 +12,14 @@
  */
 import type { Logger } from 'pino';
 import type { BrokerConfig } from '../config.js';
-import type { Bus, Envelope, Inbox, Registry } from '../cluster/types.js';
+import type { Bus, Envelope, Inbox, Registry, UserEnvelope } from '../cluster/types.js';
 import type { Connection } from '../session/connection.js';
 import type { Subscription } from '../session/subscription.js';
 import type { Delivery } from '../session/subscription.js';
 import { compilePattern, type CompiledPattern } from './pattern.js';
-import type { LocalUsers, UserRoute } from './users.js';
+import type { LocalUsers } from './users.js';
+import type { UserRoute } from './routes.js';
+import type { Envelopes } from './envelopes.js';
 
 export const REPLAY_HEADER = 'x-replay';
 export const EVENT_INBOX_REPLAY = 'inbox-replay';
@@ -42,7 +44,8 @@ export interface DispatcherDeps {
   inbox: Inbox;
   users: LocalUsers;
   log: Logger;
-  newEnvelopeId(): string;
+  /** Makes the envelopes this node sends (its inbox-replay events). */
+  envelopes: Envelopes;
 }
 
 export class Dispatcher {
@@ -50,7 +53,7 @@ export class Dispatcher {
   private readonly d: DispatcherDeps;
   private readonly keep: CompiledPattern[];
   /** Subscriptions whose inbox replay is running: live messages wait behind it. */
-  private readonly replaying = new Map<Subscription, Envelope[]>();
+  private readonly replaying = new Map<Subscription, UserEnvelope[]>();
   /** Subscriptions to replay once more when their running replay ends. */
   private readonly again = new Set<Subscription>();
   /**
@@ -72,9 +75,9 @@ export class Dispatcher {
   }
 
   /** Origin side: route an envelope accepted on this node. */
-  async route(env: Envelope): Promise<void> {
+  async route(env: UserEnvelope): Promise<void> {
     // One node: nobody else to ask.
-    const nodes = this.d.clustered ? await this.d.registry.nodesOf(env.user!) : [];
+    const nodes = this.d.clustered ? await this.d.registry.nodesOf(env.user) : [];
     const writeAheads: Array<Promise<void>> = [];
     const delivered = this.deliverLocal(env, writeAheads, false);
     const remote = nodes.filter((n) => n !== this.d.nodeId);
@@ -91,8 +94,8 @@ export class Dispatcher {
    * the offset only after settled(), i.e. once the bytes written for it have
    * left the process (a crash after that loses nothing).
    */
-  receive(env: Envelope): Promise<void> | void {
-    const user = env.user!;
+  receive(env: UserEnvelope): Promise<void> | void {
+    const user = env.user;
     if (this.d.users.has(user)) {
       const waits: Array<Promise<void>> = [];
       if (this.deliverLocal(env, waits, true) === 0) waits.push(this.toInbox(env));
@@ -128,8 +131,8 @@ export class Dispatcher {
   }
 
   /** The user is not here (any more): look again and forward, bounded. */
-  private async forward(env: Envelope): Promise<void> {
-    const user = env.user!;
+  private async forward(env: UserEnvelope): Promise<void> {
+    const user = env.user;
     if (env.hops >= this.d.config.cluster.maxHops) {
       this.d.log.warn({ id: env.id, user, hops: env.hops }, 'hop limit reached; message goes to the inbox');
       await this.toInbox(env);
@@ -140,7 +143,7 @@ export class Dispatcher {
       await this.toInbox(env);
       return;
     }
-    const next: Envelope = { ...env, hops: env.hops + 1 };
+    const next: UserEnvelope = { ...env, hops: env.hops + 1 };
     this.counters.forwarded++;
     this.counters.hops++;
     await Promise.all(nodes.map((n) => this.sendTo(n, next)));
@@ -148,11 +151,11 @@ export class Dispatcher {
 
   /** Re-route an envelope recovered from a dead node's topic: as if accepted here. */
   async reroute(env: Envelope): Promise<void> {
-    if (env.kind !== 'user' || !env.user) return;
+    if (env.kind !== 'user') return;
     await this.route({ ...env, hops: env.hops + 1 });
   }
 
-  private async sendTo(nodeId: string, env: Envelope): Promise<void> {
+  private async sendTo(nodeId: string, env: UserEnvelope): Promise<void> {
     try {
       await this.d.bus.sendToNode(nodeId, env);
       this.counters.sentRemote++;
@@ -169,18 +172,20 @@ export class Dispatcher {
    * appends; with `flush` (bus deliveries, whose offset is committed after
    * settled()) the connections written to are remembered for settled().
    */
-  deliverLocal(env: Envelope, waits: Array<Promise<void>>, flush: boolean): number {
-    const subs = this.d.users.match(env.user!, env.destination);
+  deliverLocal(env: UserEnvelope, waits: Array<Promise<void>>, flush: boolean): number {
+    const subs = this.d.users.match(env.user, env.destination);
     if (subs.length === 0) return 0;
     let n = 0;
     for (const sub of subs) {
+      const route = sub.route;
+      if (route?.kind !== 'user') continue;
       const waiting = this.replaying.get(sub);
       if (waiting) {
         waiting.push(env);
         n++;
         continue;
       }
-      if (sub.session.deliver(sub, this.delivery(sub, env, undefined, waits))) {
+      if (sub.session.deliver(sub, this.delivery(sub, route, env, undefined, waits))) {
         n++;
         if (flush) this.unsettled.set(sub.session.conn, ++this.writeNo);
       }
@@ -189,8 +194,7 @@ export class Dispatcher {
     return n;
   }
 
-  private delivery(sub: Subscription, env: Envelope, replayEntry?: { onAck: () => void }, pending?: Array<Promise<void>>): Delivery {
-    const route = sub.route as UserRoute;
+  private delivery(sub: Subscription, route: UserRoute, env: UserEnvelope, replayEntry?: { onAck: () => void }, pending?: Array<Promise<void>>): Delivery {
     const destination = route.pattern ? route.userPrefix + env.destination : sub.destination;
     const headers = replayEntry ? { ...env.headers, [REPLAY_HEADER]: 'true' } : env.headers;
     // A repeat of the same envelope is possible only in a cluster (at-least-once bus, forwarding,
@@ -220,16 +224,16 @@ export class Dispatcher {
   }
 
   /** Keep an undeliverable message in the user's inbox, then nudge any session that appeared meanwhile. */
-  async toInbox(env: Envelope): Promise<void> {
+  async toInbox(env: UserEnvelope): Promise<void> {
     if (!this.keepable(env.destination)) {
       this.counters.dropped++;
       this.d.log.debug({ id: env.id, user: env.user, destination: env.destination }, 'undeliverable message dropped (not an inbox destination)');
       return;
     }
-    await this.d.inbox.append(env.user!, env);
+    await this.d.inbox.append(env.user, env);
     this.counters.inboxed++;
     // A session may have subscribed between our lookup and the append: make its node replay.
-    await this.nudge(env.user!);
+    await this.nudge(env.user);
   }
 
   /** Make every node holding a session of `user` replay the user's inbox. */
@@ -239,17 +243,7 @@ export class Dispatcher {
       if (n === this.d.nodeId) void this.replayUser(user);
       else
         await this.d.bus
-          .sendToNode(n, {
-            id: this.d.newEnvelopeId(),
-            kind: 'event',
-            user,
-            destination: EVENT_INBOX_REPLAY,
-            headers: {},
-            body: Buffer.alloc(0),
-            hops: 0,
-            origin: this.d.nodeId,
-            ts: Date.now(),
-          })
+          .sendToNode(n, this.d.envelopes.event(user, EVENT_INBOX_REPLAY))
           .catch(() => undefined);
     }
   }
@@ -258,11 +252,11 @@ export class Dispatcher {
   async replayUser(user: string): Promise<void> {
     for (const s of this.d.users.sessionsOf(user)) {
       for (const sub of s.subscriptions.values()) {
-        const route = sub.route as UserRoute | null;
+        const route = sub.route;
         if (route?.kind !== 'user' || !this.keepable(route.path)) continue;
         // A replay already reading may have missed what was just appended: run again after it.
         if (this.replaying.has(sub)) this.again.add(sub);
-        else await this.replay(sub);
+        else await this.replay(sub, route);
       }
     }
   }
@@ -271,10 +265,9 @@ export class Dispatcher {
    * Replay waiting messages to a new subscription, in order, before any live
    * message that arrives meanwhile (those wait behind the replay).
    */
-  async replay(sub: Subscription): Promise<void> {
-    const route = sub.route as UserRoute;
+  async replay(sub: Subscription, route: UserRoute): Promise<void> {
     if (!this.keepable(route.path) && !route.pattern) return;
-    const waiting: Envelope[] = [];
+    const waiting: UserEnvelope[] = [];
     this.replaying.set(sub, waiting);
     try {
       const entries = await this.d.inbox.read(route.user, 10_000);
@@ -287,7 +280,7 @@ export class Dispatcher {
           if (batching) done.push(e.entryId);
           else void this.d.inbox.remove(route.user, [e.entryId]).catch(() => undefined);
         };
-        if (sub.session.deliver(sub, this.delivery(sub, e.env, { onAck }))) this.counters.replayed++;
+        if (sub.session.deliver(sub, this.delivery(sub, route, e.env, { onAck }))) this.counters.replayed++;
         // Already seen by this session: drop the entry, unless it is this session's unacked write-ahead copy.
         else if (sub.session.state === 'connected' && !sub.session.holdsUnacked(sub, e.env.id)) done.push(e.entryId);
       }
@@ -299,10 +292,10 @@ export class Dispatcher {
       this.replaying.delete(sub);
       for (const env of waiting) {
         // The subscription may have ended during the replay: keep what waited behind it.
-        if (sub.route && sub.session.deliver(sub, this.delivery(sub, env))) this.counters.deliveredLocal++;
+        if (sub.route && sub.session.deliver(sub, this.delivery(sub, route, env))) this.counters.deliveredLocal++;
         else await this.toInbox(env).catch((err: unknown) => this.d.log.error({ err, id: env.id }, 'inbox append failed'));
       }
     }
-    if (this.again.delete(sub) && sub.session.isConnected && sub.session.subscriptions.get(sub.id) === sub) await this.replay(sub);
+    if (this.again.delete(sub) && sub.session.isConnected && sub.session.subscriptions.get(sub.id) === sub) await this.replay(sub, route);
   }
 }

@@ -6,7 +6,7 @@
  * parameter, and its cookie (`access_token` by default).
  */
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import type { AuthContext, AuthenticateHook, Principal } from '../config.js';
+import type { AuthContext, AuthenticateHook, Principal } from '../session/auth.js';
 import { ErrorCode, StompError } from '../errors.js';
 
 export interface JwtOptions {

@@ -6,17 +6,7 @@
 import type { Session } from '../session/session.js';
 import type { Subscription } from '../session/subscription.js';
 import type { CompiledPattern } from './pattern.js';
-
-/** Routing info the broker stores on a user-destination Subscription. */
-export interface UserRoute {
-  kind: 'user';
-  user: string;
-  /** Path the user is addressed at, e.g. /queue/x. */
-  path: string;
-  pattern: CompiledPattern | null;
-  /** The /user prefix, to build the concrete MESSAGE destination for pattern subscriptions. */
-  userPrefix: string;
-}
+import type { UserRoute } from './routes.js';
 
 /**
  * A few members of a set, held the cheap way for the usual case of one (one
@@ -51,8 +41,8 @@ interface UserEntry {
   /** null only while the entry has subscriptions but no session (it goes when the last session does). */
   sessions: Members<Session> | null;
   byPath: Map<string, Members<Subscription>>;
-  /** Pattern subscriptions (null until the user's first: most users have none). */
-  patterns: Set<Subscription> | null;
+  /** Pattern subscriptions and their patterns (null until the user's first: most users have none). */
+  patterns: Map<Subscription, CompiledPattern> | null;
 }
 
 export class LocalUsers {
@@ -91,18 +81,15 @@ export class LocalUsers {
   }
 
   addSubscription(sub: Subscription, route: UserRoute): void {
-    sub.route = route;
     const e = this.entry(route.user);
     if (route.pattern !== null) {
-      (e.patterns ??= new Set()).add(sub);
+      (e.patterns ??= new Map()).set(sub, route.pattern);
       return;
     }
     e.byPath.set(route.path, withMember(e.byPath.get(route.path) ?? null, sub));
   }
 
-  removeSubscription(sub: Subscription): void {
-    const route = sub.route as UserRoute | null;
-    if (!route || route.kind !== 'user') return;
+  removeSubscription(sub: Subscription, route: UserRoute): void {
     const e = this.users.get(route.user);
     if (!e) return;
     if (e.patterns?.delete(sub)) return;
@@ -120,7 +107,7 @@ export class LocalUsers {
     const out: Subscription[] = [];
     const subs = e.byPath.get(path);
     if (subs) pushMembers(out, subs);
-    if (e.patterns !== null) for (const s of e.patterns) if ((s.route as UserRoute).pattern!.match(path)) out.push(s);
+    if (e.patterns !== null) for (const [s, p] of e.patterns) if (p.match(path)) out.push(s);
     return out;
   }
 

@@ -29,7 +29,6 @@ import { ClusterError, ClusterErrorCode } from './errors.js';
 export const ENVELOPE_VERSION = 1;
 export const BATCH_VERSION = 2;
 const HEADER_BYTES = 5;
-const KINDS: ReadonlySet<string> = new Set(['user', 'topic', 'event']);
 
 export function encodeEnvelope(env: Envelope): Buffer {
   const meta = Buffer.from(
@@ -75,8 +74,9 @@ export function decodeEnvelope(buf: Buffer | Uint8Array | null | undefined): Env
   if (!Array.isArray(meta) || meta.length !== 8) throw bad('metadata is not an 8-element array');
   const [id, kind, user, destination, headers, hops, origin, ts] = meta as unknown[];
   if (typeof id !== 'string' || id.length === 0) throw bad('id must be a non-empty string');
-  if (typeof kind !== 'string' || !KINDS.has(kind)) throw bad(`unknown kind ${JSON.stringify(kind)}`);
+  if (kind !== 'user' && kind !== 'topic' && kind !== 'event') throw bad(`unknown kind ${JSON.stringify(kind)}`);
   if (user !== null && typeof user !== 'string') throw bad('user must be a string or null');
+  if (kind !== 'topic' && (typeof user !== 'string' || user.length === 0)) throw bad(`a ${kind} envelope needs a user`);
   if (typeof destination !== 'string') throw bad('destination must be a string');
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw bad('headers must be an object');
   for (const v of Object.values(headers)) {
@@ -86,18 +86,8 @@ export function decodeEnvelope(buf: Buffer | Uint8Array | null | undefined): Env
   if (typeof origin !== 'string') throw bad('origin must be a string');
   if (typeof ts !== 'number' || !Number.isFinite(ts)) throw bad('ts must be a number');
 
-  const env: Envelope = {
-    id,
-    kind: kind as Envelope['kind'],
-    destination,
-    headers: headers as Record<string, string>,
-    body: b.subarray(HEADER_BYTES + metaLen),
-    hops,
-    origin,
-    ts,
-  };
-  if (user !== null) env.user = user;
-  return env;
+  const fields = { id, destination, headers: headers as Record<string, string>, body: b.subarray(HEADER_BYTES + metaLen), hops, origin, ts };
+  return kind === 'topic' ? { kind, ...fields } : { kind, user: user as string, ...fields };
 }
 
 /** Bytes a batch adds around its envelopes: the batch header plus a length per envelope. */

@@ -16,6 +16,6 @@ export async function createClusterBackends(config: BrokerConfig, log: Logger): 
   const prefix = config.clusterPrefix;
   const registry = new RedisRegistry({ redis: config.redisUrl!, prefix });
   const inbox = new RedisInbox({ redis: config.redisUrl!, prefix, limits: { maxLength: config.inbox.maxLength, maxAgeMs: config.inbox.maxAgeMs } });
-  const bus = new KafkaBus({ brokers: config.kafkaBrokers!, prefix, logger: log.child({ component: 'kafka' }) });
+  const bus = new KafkaBus({ ...config.kafka, brokers: config.kafkaBrokers!, prefix, logger: log.child({ component: 'kafka' }) });
   return { registry, bus, inbox };
 }

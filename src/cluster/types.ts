@@ -10,14 +10,10 @@
  * in spec/conformance/.
  */
 
-/** What travels between nodes and what waits in an inbox. */
-export interface Envelope {
-  /** Globally unique id; a session never receives the same id twice. */
+/** What every envelope carries. */
+interface EnvelopeFields {
+  /** Globally unique id; a subscription never gets the same id twice (see Delivery.dedupe). */
   id: string;
-  /** user: for one user's sessions; topic: for every /topic subscriber; event: cluster control. */
-  kind: 'user' | 'topic' | 'event';
-  /** Target user (kind 'user'). Also the Kafka message key, so one user's messages keep their order. */
-  user?: string | undefined;
   /**
    * kind 'user': the destination as addressed to the user, without the user prefix
    * (e.g. `/queue/x` for a subscription to `/user/queue/x`).
@@ -35,6 +31,28 @@ export interface Envelope {
   /** Epoch ms at which it was accepted. */
   ts: number;
 }
+
+/** For one user's sessions (and what waits in an inbox). */
+export interface UserEnvelope extends EnvelopeFields {
+  kind: 'user';
+  /** The user it is for (on a partitioned node topic, also the Kafka message key: one user's messages keep their order). */
+  user: string;
+}
+
+/** For every /topic subscriber on every node. */
+export interface TopicEnvelope extends EnvelopeFields {
+  kind: 'topic';
+  user?: undefined;
+}
+
+/** Cluster control about one user (kick their sessions, replay their inbox). */
+export interface EventEnvelope extends EnvelopeFields {
+  kind: 'event';
+  user: string;
+}
+
+/** What travels between nodes: its kind decides who it is for. */
+export type Envelope = UserEnvelope | TopicEnvelope | EventEnvelope;
 
 export interface SessionRecord {
   sessionId: string;
@@ -85,8 +103,6 @@ export interface Registry {
    * while a node that does not announce its registry changes is alive. Default allowed.
    */
   permitCache?(allowed: boolean): void;
-  /** Users with at least one session on `nodeId`. */
-  usersOn(nodeId: string): Promise<string[]>;
   /** Remove every session recorded on `nodeId` (used when that node is dead). Returns the users affected. */
   removeNode(nodeId: string): Promise<string[]>;
 
@@ -161,12 +177,14 @@ export interface Bus {
   leave?(handler: EnvelopeHandler): Promise<number>;
   /** Stop consuming; on a graceful leave also delete this node's own topic. */
   close(opts?: { deleteOwnTopic?: boolean }): Promise<void>;
+  /** Optional: envelopes waiting in this node's own topic (Kafka consumer lag), for /metrics. */
+  lag?(): number;
 }
 
 export interface InboxEntry {
   /** Implementation-specific id, ordered within one user's inbox. */
   entryId: string;
-  env: Envelope;
+  env: UserEnvelope;
 }
 
 export interface InboxLimits {
@@ -178,7 +196,7 @@ export interface InboxLimits {
 
 export interface Inbox {
   /** Append to `user`'s inbox (envelope `env.user` must equal `user`). Resolves with the entry id. */
-  append(user: string, env: Envelope): Promise<string>;
+  append(user: string, env: UserEnvelope): Promise<string>;
   /** Entries waiting for `user`, oldest first (expired ones excluded), at most `max`. */
   read(user: string, max?: number): Promise<InboxEntry[]>;
   /** Remove entries by id (after they were delivered). */

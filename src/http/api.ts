@@ -9,7 +9,8 @@
  *   GET    /api/cluster                                               -> nodes and liveness
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Broker } from '../broker/broker.js';
+import type { Logger } from 'pino';
+import type { BrokerOps, BrokerView } from '../broker/view.js';
 import { ErrorCode, StompError } from '../errors.js';
 import { bearerMatches } from './bearer.js';
 
@@ -60,9 +61,18 @@ function tokenCheck(token: string) {
   };
 }
 
-export function registerApi(app: FastifyInstance, broker: Broker, token: string | null): void {
+export interface ApiOptions {
+  /** Bearer token; null = the API is off. */
+  token: string | null;
+  /** Where POST /api/topics/<name> publishes: this prefix + /<name>. */
+  topicPrefix: string;
+  log: Logger;
+}
+
+export function registerApi(app: FastifyInstance, broker: BrokerView & BrokerOps, opts: ApiOptions): void {
+  const { token, topicPrefix, log } = opts;
   if (!token) {
-    broker.log.info('HTTP API off (set STOMP_API_TOKEN to enable it)');
+    log.info('HTTP API off (set STOMP_API_TOKEN to enable it)');
     return;
   }
   void app.register(
@@ -86,38 +96,50 @@ export function registerApi(app: FastifyInstance, broker: Broker, token: string 
         async (req, reply) => {
           const rest = req.params['*'];
           if (!rest) return reply.code(400).send({ error: 'topic name required' });
-          const destination = `${broker.config.topicPrefixes[0]}/${rest}`;
+          const destination = `${topicPrefix}/${rest}`;
           await broker.publish(destination, req.body.body, req.body.headers ?? {});
           return reply.code(202).send({ accepted: true, destination });
         },
       );
 
       api.get<{ Params: { name: string } }>('/users/:name', async (req) => {
-        const sessions = await broker.registry.sessionsOf(req.params.name);
+        const p = await broker.presence(req.params.name);
         return {
           user: req.params.name,
-          online: sessions.length > 0,
-          sessions: sessions.map((s) => ({ sessionId: s.sessionId, node: s.nodeId, connectedAt: new Date(s.connectedAt).toISOString() })),
-          nodes: [...new Set(sessions.map((s) => s.nodeId))],
-          inbox: await broker.inbox.depth(req.params.name),
+          online: p.sessions.length > 0,
+          sessions: p.sessions.map((s) => ({ sessionId: s.sessionId, node: s.nodeId, connectedAt: new Date(s.connectedAt).toISOString() })),
+          nodes: p.nodes,
+          inbox: p.inbox,
         };
       });
 
       api.delete<{ Params: { name: string } }>('/users/:name/sessions', async (req) => {
-        const nodes = await broker.registry.nodesOf(req.params.name);
+        const { nodes } = await broker.presence(req.params.name);
         const closedHere = await broker.kick(req.params.name);
         return { user: req.params.name, closedHere, nodes };
       });
 
       api.get('/cluster', async () => {
-        const nodes = broker.clustered
-          ? await broker.registry.nodes()
-          : [{ nodeId: broker.nodeId, alive: true, lastSeen: Date.now(), meta: {} }];
+        const nodes = await broker.nodes();
+        const s = broker.snapshot();
         return {
           self: broker.nodeId,
           clustered: broker.clustered,
           nodes: nodes.map((n) => ({ node: n.nodeId, alive: n.alive, lastSeen: new Date(n.lastSeen).toISOString(), meta: n.meta })),
-          stats: broker.stats(),
+          stats: {
+            node: broker.nodeId,
+            sessions: s.sessions,
+            users: s.users,
+            subscriptions: s.subscriptions,
+            framesIn: s.framesIn,
+            framesOut: s.framesOut,
+            deliveredLocal: s.dispatch.deliveredLocal,
+            topicDeliveries: s.topicDeliveries,
+            forwarded: s.dispatch.forwarded,
+            sentRemote: s.dispatch.sentRemote,
+            inboxed: s.dispatch.inboxed,
+            replayed: s.dispatch.replayed,
+          },
         };
       });
     },

@@ -7,11 +7,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
-import type { Broker } from '../broker/broker.js';
+import type { BrokerView, NodeSnapshot } from '../broker/view.js';
 import type { MetricsOptions } from '../config.js';
 import { bearerMatches } from './bearer.js';
 
-type Reader = () => number;
 
 /** Reads from the transport layer (the node's connection cap), when there is one. */
 export interface ConnectionStats {
@@ -19,110 +18,113 @@ export interface ConnectionStats {
   readonly refused: number;
 }
 
-export function createMetricsRegistry(broker: Broker, connections: ConnectionStats | null = null): client.Registry {
+/**
+ * A Prometheus registry over `view`. Every value of one scrape comes from one
+ * snapshot of the node (taken by scrape(), so the sessions are walked once
+ * per scrape, not once per metric).
+ */
+export function createMetricsRegistry(view: BrokerView, connections: ConnectionStats | null = null): { registry: client.Registry; scrape(): Promise<string> } {
   const registry = new client.Registry();
-  registry.setDefaultLabels({ node: broker.nodeId });
+  registry.setDefaultLabels({ node: view.nodeId });
   // prom-client's own names (process_*, nodejs_*), prefixed once: stomp_process_cpu_user_seconds_total.
   client.collectDefaultMetrics({ register: registry, prefix: 'stomp_' });
+  let snap: NodeSnapshot | null = null;
+  const now = (): NodeSnapshot => (snap ??= view.snapshot());
 
-  const counter = (name: string, help: string, read: Reader): void => {
+  const counter = (name: string, help: string, read: (s: NodeSnapshot) => number): void => {
     new client.Counter({
       name,
       help,
       registers: [registry],
       collect() {
         this.reset();
-        this.inc(read());
+        this.inc(read(now()));
       },
     });
   };
-  const gauge = (name: string, help: string, read: Reader): void => {
+  const gauge = (name: string, help: string, read: (s: NodeSnapshot) => number): void => {
     new client.Gauge({
       name,
       help,
       registers: [registry],
       collect() {
-        this.set(read());
+        this.set(read(now()));
       },
     });
   };
-  const c = broker.counters;
-  const d = (): typeof broker.dispatcher.counters => broker.dispatcher.counters;
-  gauge('stomp_sessions', 'Open STOMP sessions on this node', () => broker.sessions.size);
-  gauge('stomp_users', 'Users with at least one session on this node', () => broker.users.userCount);
-  gauge('stomp_subscriptions', 'Subscriptions held by sessions on this node', () => broker.subscriptionCount());
-  counter('stomp_sessions_opened_total', 'Sessions opened', () => c.sessionsOpened);
-  counter('stomp_frames_in_total', 'STOMP frames received', () => c.framesIn);
-  counter('stomp_frames_out_total', 'STOMP frames sent', () => c.framesOut);
-  counter('stomp_heartbeats_in_total', 'Heart-beats received', () => c.heartbeatsIn);
-  counter('stomp_heartbeats_out_total', 'Heart-beats sent', () => c.heartbeatsOut);
-  counter('stomp_messages_delivered_local_total', 'User-destination messages written to local sessions', () => d().deliveredLocal);
-  counter('stomp_topic_deliveries_total', 'Topic messages written to local subscribers', () => c.topicDeliveries);
-  counter('stomp_messages_sent_remote_total', 'Envelopes sent to other nodes', () => d().sentRemote);
-  counter('stomp_messages_forwarded_total', 'Envelopes forwarded because the user had moved', () => d().forwarded);
-  counter('stomp_hops_total', 'Forwarding hops taken', () => d().hops);
-  counter('stomp_inbox_appended_total', 'Messages put in a user inbox', () => d().inboxed);
-  counter('stomp_inbox_replayed_total', 'Messages replayed from an inbox', () => d().replayed);
-  counter('stomp_messages_dropped_total', 'Undeliverable messages dropped (not inbox destinations)', () => d().dropped);
-  counter('stomp_handler_errors_total', 'Application handler failures', () => c.handlerErrors);
-  counter('stomp_node_takeovers_total', 'Dead nodes taken over by this node', () => broker.membershipInfo.takeovers);
-  counter('stomp_node_recovered_messages_total', 'Messages recovered from dead nodes', () => broker.membershipInfo.recovered);
-  gauge('stomp_bus_lag', 'Messages waiting in this node\'s bus topic (Kafka consumer lag; 0 for memory)', () => broker.busLag());
-  const cache = (): ReturnType<NonNullable<typeof broker.registry.cacheStats>> | undefined => broker.registry.cacheStats?.();
-  counter('stomp_registry_cache_hits_total', 'Registry look-ups (which nodes hold a user) answered from the cache', () => cache()?.hits ?? 0);
-  counter('stomp_registry_cache_misses_total', 'Registry look-ups that read Redis', () => cache()?.misses ?? 0);
-  counter('stomp_registry_cache_invalidations_total', 'Registry change notices received (Redis pub/sub)', () => cache()?.invalidations ?? 0);
-  gauge('stomp_registry_cache_users', 'Users held in the registry look-up cache', () => cache()?.size ?? 0);
-  gauge('stomp_registry_cache_enabled', '1 while the registry look-up cache answers (its invalidation channel is subscribed)', () => (cache()?.enabled ? 1 : 0));
-  const budget = broker.budget;
+  /** A counter with one label, from a map read off the snapshot. */
+  const labelled = (name: string, help: string, label: string, read: (s: NodeSnapshot) => Iterable<[string, number]>): void => {
+    new client.Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, n] of read(now())) this.inc({ [label]: value }, n);
+      },
+    });
+  };
+  gauge('stomp_sessions', 'Open STOMP sessions on this node', (s) => s.sessions);
+  gauge('stomp_users', 'Users with at least one session on this node', (s) => s.users);
+  gauge('stomp_subscriptions', 'Subscriptions held by sessions on this node', (s) => s.subscriptions);
+  counter('stomp_sessions_opened_total', 'Sessions opened', (s) => s.sessionsOpened);
+  counter('stomp_frames_in_total', 'STOMP frames received', (s) => s.framesIn);
+  counter('stomp_frames_out_total', 'STOMP frames sent', (s) => s.framesOut);
+  counter('stomp_heartbeats_in_total', 'Heart-beats received', (s) => s.heartbeatsIn);
+  counter('stomp_heartbeats_out_total', 'Heart-beats sent', (s) => s.heartbeatsOut);
+  counter('stomp_messages_delivered_local_total', 'User-destination messages written to local sessions', (s) => s.dispatch.deliveredLocal);
+  counter('stomp_topic_deliveries_total', 'Topic messages written to local subscribers', (s) => s.topicDeliveries);
+  counter('stomp_messages_sent_remote_total', 'Envelopes sent to other nodes', (s) => s.dispatch.sentRemote);
+  counter('stomp_messages_forwarded_total', 'Envelopes forwarded because the user had moved', (s) => s.dispatch.forwarded);
+  counter('stomp_hops_total', 'Forwarding hops taken', (s) => s.dispatch.hops);
+  counter('stomp_inbox_appended_total', 'Messages put in a user inbox', (s) => s.dispatch.inboxed);
+  counter('stomp_inbox_replayed_total', 'Messages replayed from an inbox', (s) => s.dispatch.replayed);
+  counter('stomp_messages_dropped_total', 'Undeliverable messages dropped (not inbox destinations)', (s) => s.dispatch.dropped);
+  counter('stomp_handler_errors_total', 'Application handler failures', (s) => s.handlerErrors);
+  counter('stomp_node_takeovers_total', 'Dead nodes taken over by this node', (s) => s.takeovers);
+  counter('stomp_node_recovered_messages_total', 'Messages recovered from dead nodes', (s) => s.recovered);
+  gauge('stomp_bus_lag', "Messages waiting in this node's bus topic (Kafka consumer lag; 0 for memory)", (s) => s.busLag);
+  counter('stomp_registry_cache_hits_total', 'Registry look-ups (which nodes hold a user) answered from the cache', (s) => s.cache?.hits ?? 0);
+  counter('stomp_registry_cache_misses_total', 'Registry look-ups that read Redis', (s) => s.cache?.misses ?? 0);
+  counter('stomp_registry_cache_invalidations_total', 'Registry change notices received (Redis pub/sub)', (s) => s.cache?.invalidations ?? 0);
+  gauge('stomp_registry_cache_users', 'Users held in the registry look-up cache', (s) => s.cache?.size ?? 0);
+  gauge('stomp_registry_cache_enabled', '1 while the registry look-up cache answers (its invalidation channel is subscribed)', (s) => (s.cache?.enabled ? 1 : 0));
   new client.Gauge({
     name: 'stomp_held_bytes',
     help: 'Bytes held for absent consumers, by kind (queue backlogs and unacked queue messages, memory inboxes, open transactions)',
     labelNames: ['kind'],
     registers: [registry],
     collect() {
-      for (const [kind, n] of budget.byKind()) this.set({ kind }, n);
+      for (const [kind, n] of now().held.byKind) this.set({ kind }, n);
     },
   });
-  gauge('stomp_held_bytes_limit', 'The node memory budget for held messages (STOMP_MAX_HELD_BYTES)', () => budget.limits.maxHeldBytes);
-  new client.Counter({
-    name: 'stomp_held_refusals_total',
-    help: 'Messages refused because the node memory budget (memory_budget) or the sender quota (sender_quota) was full',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [reason, n] of budget.refusals()) this.inc({ reason }, n);
-    },
-  });
-  const q = broker.queues;
-  new client.Counter({
-    name: 'stomp_queue_messages_dropped_total',
-    help: 'Queue messages dropped: backlog full (depth), too old (age), NACKed with requeue:false (nack)',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc({ reason: 'depth' }, q.dropped);
-      this.inc({ reason: 'age' }, q.expired);
-      this.inc({ reason: 'nack' }, q.rejected);
-    },
-  });
+  gauge('stomp_held_bytes_limit', 'The node memory budget for held messages (STOMP_MAX_HELD_BYTES)', (s) => s.held.limit);
+  labelled(
+    'stomp_held_refusals_total',
+    'Messages refused because the node memory budget (memory_budget) or the sender quota (sender_quota) was full',
+    'reason',
+    (s) => s.held.refusals,
+  );
+  labelled('stomp_queue_messages_dropped_total', 'Queue messages dropped: backlog full (depth), too old (age), NACKed with requeue:false (nack)', 'reason', (s) =>
+    Object.entries(s.queueDrops),
+  );
   if (connections) {
     gauge('stomp_connections', 'Open connections over the HTTP/WebSocket and TCP listeners', () => connections.size);
     counter('stomp_connections_refused_total', 'Connections dropped at the connection limit (STOMP_MAX_CONNECTIONS)', () => connections.refused);
   }
-  new client.Counter({
-    name: 'stomp_errors_total',
-    help: 'ERROR frames sent, by code',
-    labelNames: ['code'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [code, n] of c.errors) this.inc({ code }, n);
+  labelled('stomp_errors_total', 'ERROR frames sent, by code', 'code', (s) => s.errors);
+  return {
+    registry,
+    async scrape() {
+      snap = null;
+      try {
+        return await registry.metrics();
+      } finally {
+        snap = null;
+      }
     },
-  });
-  return registry;
+  };
 }
 
 /**
@@ -132,18 +134,18 @@ export function createMetricsRegistry(broker: Broker, connections: ConnectionSta
  */
 export function registerMetrics(
   app: FastifyInstance,
-  broker: Broker,
+  view: BrokerView,
   opts: MetricsOptions,
   requestTimeoutMs: number,
   connections: ConnectionStats | null,
 ): MetricsListener | null {
-  const registry = createMetricsRegistry(broker, connections);
-  if (opts.port !== null) return new MetricsListener(registry, opts, requestTimeoutMs);
+  const metrics = createMetricsRegistry(view, connections);
+  if (opts.port !== null) return new MetricsListener(metrics, opts, requestTimeoutMs);
   app.get('/metrics', async (req, reply) => {
     if (opts.token !== null && !bearerMatches(req.headers.authorization, opts.token))
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
-    reply.type(registry.contentType);
-    return registry.metrics();
+    reply.type(metrics.registry.contentType);
+    return metrics.scrape();
   });
   return null;
 }
@@ -153,7 +155,7 @@ export class MetricsListener {
   private readonly server: http.Server;
 
   constructor(
-    private readonly registry: client.Registry,
+    private readonly metrics: ReturnType<typeof createMetricsRegistry>,
     private readonly opts: MetricsOptions,
     requestTimeoutMs: number,
   ) {
@@ -171,8 +173,8 @@ export class MetricsListener {
       return;
     }
     try {
-      const body = await this.registry.metrics();
-      res.writeHead(200, { 'content-type': this.registry.contentType }).end(body);
+      const body = await this.metrics.scrape();
+      res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(body);
     } catch {
       res.writeHead(500).end();
     }

@@ -5,8 +5,9 @@
  * when the peer goes away, and implement this interface for the way out.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Session } from './session.js';
 
-export type TransportKind = 'websocket' | 'sockjs' | 'tcp' | 'memory';
+export type TransportKind = 'websocket' | 'sockjs' | 'tcp';
 
 export interface Connection {
   readonly transport: TransportKind;
@@ -32,4 +33,10 @@ export interface Connection {
   /** Stop / restart reading from the peer (input backpressure). Optional. */
   pause?(): void;
   resume?(): void;
+}
+
+/** What a transport needs of the broker: a session per connection, and whether new ones are taken. */
+export interface SessionOpener {
+  openSession(conn: Connection): Session;
+  readonly accepting: boolean;
 }

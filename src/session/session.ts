@@ -4,9 +4,17 @@
  * (src/session/handlers/*), and turns every client mistake into an ERROR
  * frame followed by a clean close. It knows the broker only through the
  * SessionHost interface, and the transport only through Connection.
+ *
+ * Why one file of ~580 lines: the state machine's steps (input queue and
+ * slices, dispatch, CONNECT, heart-beat timers, delivery, errors and close)
+ * read and write the same few fields on the hot path, and splitting them
+ * would put those fields behind accessors; what has state of its own lives
+ * beside it: the codec, one handler per command (handlers/), the
+ * unacknowledged messages (acks.ts), subscriptions (subscription.ts).
  */
 import type { Logger } from 'pino';
-import { MAX_TIMER_MS, type AuthContext, type BrokerConfig, type Principal } from '../config.js';
+import { MAX_TIMER_MS, type BrokerConfig } from '../config.js';
+import type { AuthContext, Principal } from './auth.js';
 import { ErrorCode, StompError, isStompError } from '../errors.js';
 import { setHeader, type Frame, type Headers, type OutFrame, type StompVersion } from '../stomp/frame.js';
 import { FrameParser, parserLimits, type FrameSink, type ParserSettings } from '../stomp/parser.js';
@@ -14,6 +22,7 @@ import { encodeFrame } from '../stomp/encoder.js';
 import type { Connection } from './connection.js';
 import { DedupeWindow, type Delivery, type Subscription, type Unacked } from './subscription.js';
 import { HANDLERS } from './handlers/index.js';
+import { UnackedMessages } from './acks.js';
 
 /** The broker, as a session sees it. */
 export interface SessionHost {
@@ -109,13 +118,8 @@ export class Session implements FrameSink {
   private busy = false;
   /** When this session's current slice of work began (performance.now()). */
   private sliceStart = 0;
-  /**
-   * Client ack modes: ack id -> message awaiting ACK/NACK, and `sub.id NUL message-id` -> ack id
-   * (made by the first such delivery; each subscription also keeps its own, in order).
-   */
-  private unacked: Map<string, Unacked> | null = null;
-  private byMessage: Map<string, string> | null = null;
-  private unackedBytes = 0;
+  /** Client ack modes: what this session delivered and holds until ACK/NACK (made by the first such delivery). */
+  private acks: UnackedMessages | null = null;
   private ackSeq = 0;
   private lastReceived = Date.now();
   /** Reading is paused behind MAX_PENDING_FRAMES queued frames (a slow handler). */
@@ -432,7 +436,8 @@ export class Session implements FrameSink {
     if (sub.ack !== 'auto') {
       const limits = this.host.config.limits;
       const bytes = d.body.length;
-      if (this.unackedCount >= limits.maxUnackedPerSession || this.unackedBytes + bytes > limits.maxUnackedBytesPerSession) {
+      const acks = (this.acks ??= new UnackedMessages());
+      if (acks.count >= limits.maxUnackedPerSession || acks.bytes + bytes > limits.maxUnackedBytesPerSession) {
         this.fail(
           new StompError(
             ErrorCode.SLOW_CONSUMER,
@@ -446,11 +451,7 @@ export class Session implements FrameSink {
       const ackId = `${this.id}-${++this.ackSeq}`;
       // STOMP 1.2: MESSAGE carries an `ack` header matching ACK's `id` in client modes.
       if (this.version === '1.2') headers['ack'] = ackId;
-      const u: Unacked = { ackId, sub, delivery: d, bytes };
-      (this.unacked ??= new Map()).set(ackId, u);
-      (sub.unacked ??= new Map()).set(ackId, u);
-      (this.byMessage ??= new Map()).set(`${sub.id}\u0000${d.messageId}`, ackId);
-      this.unackedBytes += bytes;
+      acks.add({ ackId, sub, delivery: d, bytes });
     }
     // Own-property test: a header named like an Object.prototype member (constructor, toString) is a header too.
     for (const k in d.headers) if (!Object.hasOwn(headers, k)) setHeader(headers, k, d.headers[k]!);
@@ -468,50 +469,25 @@ export class Session implements FrameSink {
    * `requeue: false` (a NACK with RabbitMQ's `requeue:false`) drops instead of redelivering.
    */
   acknowledge(id: string, subscriptionId: string | undefined, ack: boolean, requeue = true): void {
-    const target = this.findUnacked(id, subscriptionId);
-    if (target === undefined) throw new StompError(ErrorCode.UNKNOWN_ACK, `no unacknowledged message with id "${id}"`);
-    const own = target.sub.unacked!;
+    const acks = this.acks;
+    const target = acks?.find(id, subscriptionId, this.version === '1.0' ? this.subscriptions.values() : null);
+    if (acks === null || target === undefined) throw new StompError(ErrorCode.UNKNOWN_ACK, `no unacknowledged message with id "${id}"`);
     if (target.sub.ack === 'client') {
       // STOMP 1.2: in client mode ACK/NACK are cumulative: all earlier messages of the subscription.
-      for (const u of own.values()) {
-        this.forget(u);
+      for (const u of target.sub.unacked!.values()) {
+        acks.remove(u);
         this.settle(u, ack, requeue);
         if (u === target) break;
       }
     } else {
-      this.forget(target);
+      acks.remove(target);
       this.settle(target, ack, requeue);
     }
   }
 
-  private findUnacked(id: string, subscriptionId: string | undefined): Unacked | undefined {
-    const unacked = this.unacked;
-    if (unacked === null) return undefined;
-    const direct = unacked.get(id);
-    if (direct !== undefined) return direct;
-    if (subscriptionId !== undefined) {
-      const key = this.byMessage?.get(`${subscriptionId}\u0000${id}`);
-      return key === undefined ? undefined : unacked.get(key);
-    }
-    if (this.version !== '1.0') return undefined;
-    for (const sub of this.subscriptions.values()) {
-      const key = this.byMessage?.get(`${sub.id}\u0000${id}`);
-      if (key !== undefined) return unacked.get(key);
-    }
-    return undefined;
-  }
-
-  /** Take `u` out of every index (it is settled next). */
-  private forget(u: Unacked): void {
-    this.unacked?.delete(u.ackId);
-    u.sub.unacked?.delete(u.ackId);
-    this.byMessage?.delete(`${u.sub.id}\u0000${u.delivery.messageId}`);
-    this.unackedBytes -= u.bytes;
-  }
-
   /** True while this session holds `messageId` on `sub` without an ACK/NACK yet. */
   holdsUnacked(sub: Subscription, messageId: string): boolean {
-    return this.byMessage?.has(`${sub.id}\u0000${messageId}`) ?? false;
+    return this.acks?.holds(sub, messageId) ?? false;
   }
 
   private settle(u: Unacked, ack: boolean, requeue = true): void {
@@ -525,27 +501,18 @@ export class Session implements FrameSink {
     }
   }
 
-  /** NACK every unacked message of `sub` (or of every subscription). */
+  /** NACK every unacked message of `sub` (or of every subscription, also those already removed). */
   releaseUnacked(sub?: Subscription): void {
-    const subs = sub ? [sub] : [...this.subscriptions.values()];
-    for (const x of subs) {
-      if (!x.unacked) continue;
-      for (const u of [...x.unacked.values()]) {
-        this.forget(u);
-        this.settle(u, false);
-      }
-    }
-    // Subscriptions already removed from the map (UNSUBSCRIBE, close) may still hold some.
-    if (!sub && this.unacked !== null) {
-      for (const u of [...this.unacked.values()]) {
-        this.forget(u);
-        this.settle(u, false);
-      }
+    const acks = this.acks;
+    if (acks === null) return;
+    for (const u of sub ? [...(sub.unacked?.values() ?? [])] : acks.all()) {
+      acks.remove(u);
+      this.settle(u, false);
     }
   }
 
   get unackedCount(): number {
-    return this.unacked?.size ?? 0;
+    return this.acks?.count ?? 0;
   }
 
   // ---------------------------------------------------------------- errors and close

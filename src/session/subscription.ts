@@ -1,4 +1,6 @@
 import type { Headers } from '../stomp/frame.js';
+// The broker's own record on a subscription (a type only: the session layer never reads it).
+import type { SubscriptionRoute } from '../broker/routes.js';
 import type { Session } from './session.js';
 
 export type AckMode = 'auto' | 'client' | 'client-individual';
@@ -10,7 +12,7 @@ const NO_HEADERS: Headers = Object.freeze(Object.create(null) as Headers);
 /** One SUBSCRIBE of one session. The broker indexes these by destination. */
 export class Subscription {
   /** Set by the broker when it indexed the subscription: how it is routed. */
-  route: unknown = null;
+  route: SubscriptionRoute | null = null;
   /**
    * Client ack modes on a /queue: at most this many unacknowledged messages at a time
    * (SUBSCRIBE `prefetch-count`, or ActiveMQ's `activemq.prefetchSize`); 0 = no limit.

@@ -58,7 +58,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Logger } from 'pino';
 import sockjs from 'sockjs';
-import type { Broker } from '../broker/broker.js';
+import type { SessionOpener } from '../session/connection.js';
 import type { BrokerConfig } from '../config.js';
 import type { Connection } from '../session/connection.js';
 import type { OriginPolicy } from './origin.js';
@@ -270,7 +270,7 @@ function sessionPath(endpoint: string, pathname: string): { key: string; transpo
  * HTTP transports and an upgrade handler for the SockJS WebSocket transport.
  * Call before the Fastify instance is ready (i.e. before listen()).
  */
-export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfig, opts: SockJSOptions): SockJSEndpoints {
+export function installSockJS(host: SockJSHost, broker: SessionOpener, cfg: BrokerConfig, opts: SockJSOptions): SockJSEndpoints {
   const log = opts.log.child({ component: 'sockjs' });
   // SockJS messages are JSON-quoted STOMP frames: allow twice the raw WebSocket limit
   // for one xhr_send body or one SockJS-over-WebSocket message (faye's default is 64 MiB).
@@ -500,8 +500,8 @@ function pauseWebSocket(sconn: SockJSConn): (() => void) | null {
 }
 
 /** The adapter: one SockJS connection -> one broker session. */
-function openSockJS(broker: Broker, sconn: SockJSConn, request: IncomingMessage | undefined, sends: SendQueue) {
-  let session: ReturnType<Broker['openSession']> | null = null;
+function openSockJS(broker: SessionOpener, sconn: SockJSConn, request: IncomingMessage | undefined, sends: SendQueue) {
+  let session: ReturnType<SessionOpener['openSession']> | null = null;
   /** Undoes the pause of the websocket transport's socket (null when not paused). */
   let unpauseSocket: (() => void) | null = null;
   const resume = (): void => {

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import type { WebSocket } from 'ws';
-import type { Broker } from '../broker/broker.js';
+import type { SessionOpener } from '../session/connection.js';
 import type { Connection, TransportKind } from '../session/connection.js';
 import { Corker } from './cork.js';
 import { waitDrained } from './drain.js';
@@ -89,7 +89,7 @@ class WebSocketConnection implements Connection {
   }
 }
 
-export function attachWebSocket(broker: Broker, ws: WebSocket, req: IncomingMessage): void {
+export function attachWebSocket(broker: SessionOpener, ws: WebSocket, req: IncomingMessage): void {
   // ws keeps its net.Socket in `_socket`.
   const socket = (ws as unknown as { _socket?: Socket })._socket;
   const session = broker.openSession(new WebSocketConnection(ws, socket, req));

@@ -1,4 +1,4 @@
-import type { Envelope, Inbox, InboxEntry, InboxLimits } from '../types.js';
+import type { Inbox, InboxEntry, InboxLimits, UserEnvelope } from '../types.js';
 
 export const DEFAULT_INBOX_LIMITS: InboxLimits = { maxLength: 1000, maxAgeMs: 24 * 60 * 60 * 1000 };
 
@@ -7,12 +7,12 @@ export const DEFAULT_INBOX_LIMITS: InboxLimits = { maxLength: 1000, maxAgeMs: 24
  * budget): `charge` throws to refuse an entry; the returned release is called
  * once the entry leaves (read and removed, trimmed, or expired).
  */
-export type InboxCharge = (user: string, env: Envelope) => () => void;
+export type InboxCharge = (user: string, env: UserEnvelope) => () => void;
 
 interface Stored {
   entryId: string;
   at: number;
-  env: Envelope;
+  env: UserEnvelope;
   release: (() => void) | null;
 }
 
@@ -34,10 +34,10 @@ export class MemoryInbox implements Inbox {
     this.charge = charge;
   }
 
-  async append(user: string, env: Envelope): Promise<string> {
+  async append(user: string, env: UserEnvelope): Promise<string> {
     const release = this.charge ? this.charge(user, env) : null;
     // Kept for long: not a view pinning a much larger buffer (a client's read chunk).
-    const kept: Envelope = env.body.buffer.byteLength > 2 * env.body.length + 16 * 1024 ? { ...env, body: Buffer.from(env.body) } : env;
+    const kept: UserEnvelope = env.body.buffer.byteLength > 2 * env.body.length + 16 * 1024 ? { ...env, body: Buffer.from(env.body) } : env;
     let list = this.users.get(user);
     if (!list) {
       list = [];

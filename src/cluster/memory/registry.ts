@@ -53,19 +53,6 @@ export class MemoryRegistry implements Registry {
     return [...new Set([...sessions.values()].map((r) => r.nodeId))];
   }
 
-  async usersOn(nodeId: string): Promise<string[]> {
-    const out: string[] = [];
-    for (const [user, sessions] of this.store.users) {
-      for (const rec of sessions.values()) {
-        if (rec.nodeId === nodeId) {
-          out.push(user);
-          break;
-        }
-      }
-    }
-    return out;
-  }
-
   async removeNode(nodeId: string): Promise<string[]> {
     const affected: string[] = [];
     for (const [user, sessions] of this.store.users) {

@@ -8,9 +8,9 @@
  *    trim older entries first (XTRIM MINID), and every append sets PEXPIRE
  *    maxAgeMs on the key, so an inbox nobody reads vanishes on its own.
  */
-import type { Envelope, Inbox, InboxEntry, InboxLimits } from '../types.js';
+import type { Inbox, InboxEntry, InboxLimits, UserEnvelope } from '../types.js';
 import { decodeEnvelope, encodeEnvelope } from '../envelope.js';
-import { type ClusterLogger, silentLogger } from '../errors.js';
+import { ClusterError, ClusterErrorCode, type ClusterLogger, silentLogger } from '../errors.js';
 import {
   DEFAULT_PREFIX,
   type OwnedClient,
@@ -52,7 +52,7 @@ export class RedisInbox implements Inbox {
     this.redis = withScripts(this.conn.client);
   }
 
-  async append(user: string, env: Envelope): Promise<string> {
+  async append(user: string, env: UserEnvelope): Promise<string> {
     const key = keys.userInbox(this.prefix, user);
     const res = await this.redis
       .multi()
@@ -78,7 +78,9 @@ export class RedisInbox implements Inbox {
       const entryId = id.toString();
       const body = fieldValue(fields, 'e');
       try {
-        out.push({ entryId, env: decodeEnvelope(body) });
+        const env = decodeEnvelope(body);
+        if (env.kind !== 'user') throw new ClusterError(ClusterErrorCode.BAD_ENVELOPE, `a ${env.kind} envelope in an inbox`);
+        out.push({ entryId, env });
       } catch (err) {
         // Unreadable entries are logged and dropped, never handed out.
         this.log.error({ err, user, entryId }, 'dropping unreadable inbox entry');

@@ -197,16 +197,6 @@ export class RedisRegistry implements Registry {
     return [...nodes];
   }
 
-  async usersOn(nodeId: string): Promise<string[]> {
-    const members = await this.redis.smembers(keys.nodeSessions(this.prefix, nodeId));
-    const users = new Set<string>();
-    for (const m of members) {
-      const pair = parseMember(m);
-      if (pair) users.add(pair[0]);
-    }
-    return [...users];
-  }
-
   async removeNode(nodeId: string): Promise<string[]> {
     const p = this.prefix;
     const indexKey = keys.nodeSessions(p, nodeId);

@@ -66,7 +66,7 @@ export async function connect(s: Session, f: Frame): Promise<void> {
   const principal = await s.host.authenticate({
     headers: f.headers,
     request: s.conn.request,
-    transport: s.conn.transport === 'memory' ? 'tcp' : s.conn.transport,
+    transport: s.conn.transport,
     remoteAddress: s.conn.remoteAddress,
   });
   // The request was only needed to authenticate: do not keep it (and its socket buffers) alive.

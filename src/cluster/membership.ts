@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { ClusterOptions } from '../config.js';
-import type { Bus, Envelope, Registry } from '../cluster/types.js';
+import type { Bus, Envelope, Registry } from './types.js';
 import { type ClusterFeatures, clusterFeatures } from './features.js';
 
 export interface MembershipDeps {

@@ -3,7 +3,7 @@
  * what the others may use (envelope batches, the registry look-up cache).
  */
 import t from 'tap';
-import { clusterFeatures, NODE_FEATURES } from '../../src/broker/features.js';
+import { clusterFeatures, NODE_FEATURES } from '../../src/cluster/features.js';
 import type { NodeInfo } from '../../src/cluster/types.js';
 
 const node = (nodeId: string, features: string | undefined, alive = true): NodeInfo => ({

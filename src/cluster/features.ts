@@ -4,7 +4,7 @@
  * feature only where every node it could affect has it, so a cluster in the
  * middle of a rolling upgrade (or a roll-back) loses nothing.
  */
-import type { NodeInfo } from '../cluster/types.js';
+import type { NodeInfo } from './types.js';
 
 /**
  * Announced in the liveness meta as `features` (comma-separated):
