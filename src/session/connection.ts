@@ -3,8 +3,10 @@
  * in-memory duplex in tests). Transports are thin adapters: they call
  * `session.receive(chunk)` with incoming bytes and `session.transportClosed()`
  * when the peer goes away, and implement this interface for the way out.
+ * A transport gets its sessions from a `SessionOpener` (the broker).
  */
 import type { IncomingMessage } from 'node:http';
+import type { Session } from './session.js';
 
 export type TransportKind = 'websocket' | 'sockjs' | 'tcp' | 'memory';
 
@@ -32,4 +34,12 @@ export interface Connection {
   /** Stop / restart reading from the peer (input backpressure). Optional. */
   pause?(): void;
   resume?(): void;
+}
+
+/** What a transport needs from the broker: a session for each connection it accepts. */
+export interface SessionOpener {
+  /** A session reading from and writing to `conn` (one that fails at once while the node is not accepting). */
+  openSession(conn: Connection): Session;
+  /** False once the node stops taking new connections (shutdown): transports refuse new ones with 503. */
+  readonly accepting: boolean;
 }
