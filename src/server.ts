@@ -18,6 +18,7 @@ import { createTcpServer } from './transport/tcp.js';
 import { installSockJS, type SockJSEndpoints } from './transport/sockjs.js';
 import { originPolicy, type OriginPolicy } from './transport/origin.js';
 import { ConnectionCap } from './transport/connection-cap.js';
+import { admitUpgrade, refuseUpgrade, requestPath, type UpgradeChecks, type UpgradeHandler } from './transport/upgrade.js';
 
 export interface ListenAddress {
   port: number;
@@ -33,21 +34,17 @@ function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
-function reject(socket: Duplex, status: number, reason: string): void {
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-}
-
-/** Extra upgrade handlers (e.g. SockJS) get a say for paths the WebSocket endpoints do not own. */
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
-
 export class StompServer {
   readonly app: FastifyInstance;
   readonly wss: WebSocketServer;
   private tcp: net.Server | null = null;
   private readonly wsPaths: Set<string>;
   private readonly origins: OriginPolicy;
+  /** What an upgrade on a WebSocket endpoint must pass (transport/upgrade.ts). */
+  private readonly upgradeChecks: UpgradeChecks;
   /** Open connections over this node's listeners, bounded by http.maxConnections. */
   readonly connections: ConnectionCap;
+  /** Extra upgrade handlers (SockJS) get a say for paths the WebSocket endpoints do not own. */
   private readonly upgradeHandlers: UpgradeHandler[] = [];
   /** SockJS endpoints (null when config.sockjs is false). */
   readonly sockjs: SockJSEndpoints | null = null;
@@ -81,6 +78,7 @@ export class StompServer {
     });
     this.wsPaths = new Set(cfg.endpoints.flatMap((e) => [e, `${e}/websocket`]));
     this.origins = originPolicy(allowedOrigins);
+    this.upgradeChecks = { opener: broker, origins: this.origins, log };
     this.app.get('/health', async () => ({ status: 'ok', node: broker.nodeId, sessions: broker.sessions.size }));
     this.app.get('/ready', async (_req, reply) => {
       if (!broker.accepting) return reply.code(503).send({ status: 'draining', node: broker.nodeId });
@@ -95,17 +93,12 @@ export class StompServer {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', destroyOnError); // not a closure: it would keep `req` alive for the whole session
-    const path = (req.url ?? '/').split('?')[0]!;
-    if (!this.wsPaths.has(path)) {
+    if (!this.wsPaths.has(requestPath(req))) {
       for (const h of this.upgradeHandlers) if (h(req, socket, head)) return;
-      reject(socket, 404, 'Not Found');
+      refuseUpgrade(socket, 404, 'Not Found');
       return;
     }
-    if (!this.broker.accepting) return reject(socket, 503, 'Service Unavailable');
-    if (!this.origins.check(req)) {
-      this.log.info({ origin: req.headers.origin }, 'websocket upgrade refused: origin not allowed');
-      return reject(socket, 403, 'Forbidden');
-    }
+    if (!admitUpgrade(this.upgradeChecks, req, socket, 'websocket upgrade')) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => attachWebSocket(this.broker, ws, req));
   }
 

@@ -62,11 +62,12 @@ import type { Broker } from '../broker/broker.js';
 import type { BrokerConfig } from '../config.js';
 import type { Connection } from '../session/connection.js';
 import type { OriginPolicy } from './origin.js';
+import { admitUpgrade, refuseUpgrade, requestPath, type UpgradeChecks, type UpgradeHandler } from './upgrade.js';
 
 /** What this module needs from the HTTP host (StompServer). */
 export interface SockJSHost {
   readonly app: FastifyInstance;
-  addUpgradeHandler(h: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean): void;
+  addUpgradeHandler(h: UpgradeHandler): void;
 }
 
 export interface SockJSOptions {
@@ -138,10 +139,6 @@ function rawReply(res: ServerResponse, status: number, body: string): void {
   if (res.headersSent) return void res.end();
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=UTF-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
   res.end(body);
-}
-
-function rawUpgradeReply(socket: Duplex, status: number, reason: string): void {
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 /**
@@ -283,6 +280,7 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
     faye_server_options: { maxLength: maxSendBytes },
   } as sockjs.ServerOptions) as SockJSServerInternal;
   const iframeAllowed = opts.origins.any;
+  const upgradeChecks: UpgradeChecks = { opener: broker, origins: opts.origins, log };
 
   /** The request that opened each SockJS session, until its `connection` event takes it. */
   const opening = new Map<string, { req: IncomingMessage; timer: NodeJS.Timeout }>();
@@ -375,7 +373,7 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
       done();
       const req = request.raw;
       const res = reply.raw;
-      const pathname = (req.url ?? '/').split('?')[0]!;
+      const pathname = requestPath(req);
       const sub = pathname.slice(endpoint.length);
       if (!opts.origins.check(req)) {
         log.info({ origin: req.headers.origin, path: pathname }, 'sockjs request refused: origin not allowed');
@@ -415,21 +413,12 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
     host.app.route({ ...route, url: `${endpoint}/*` });
 
     host.addUpgradeHandler((req, socket, head) => {
-      const pathname = (req.url ?? '/').split('?')[0]!;
-      const sp = sessionPath(endpoint, pathname);
+      const sp = sessionPath(endpoint, requestPath(req));
       if (!sp || sp.transport !== 'websocket') return false;
-      if (!broker.accepting) {
-        rawUpgradeReply(socket, 503, 'Service Unavailable');
-        return true;
-      }
-      if (!opts.origins.check(req)) {
-        log.info({ origin: req.headers.origin, path: pathname }, 'sockjs websocket refused: origin not allowed');
-        rawUpgradeReply(socket, 403, 'Forbidden');
-        return true;
-      }
+      if (!admitUpgrade(upgradeChecks, req, socket, 'sockjs websocket')) return true;
       remember(sp.key, req);
       try {
-        if (!handler(req, socket, head)) rawUpgradeReply(socket, 404, 'Not Found');
+        if (!handler(req, socket, head)) refuseUpgrade(socket, 404, 'Not Found');
       } catch (err) {
         log.error({ err }, 'sockjs upgrade failed');
         socket.destroy();
