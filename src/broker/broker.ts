@@ -316,6 +316,11 @@ export class Broker implements SessionHost {
     return this.state === 'started';
   }
 
+  /** Open sessions on this node (what StompServer's NodeStatus reads). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
   /** A transport opened a connection: make its session. */
   openSession(conn: Connection): Session {
     const s = new Session(this, conn);

@@ -15,7 +15,7 @@
  * serves raw WebSocket at E/websocket.
  *
  * Then the thin-adapter pattern of the other transports: a sockjs connection
- * becomes a `Connection`, `broker.openSession(conn)`, incoming SockJS messages go to
+ * becomes a `Connection`, `opener.openSession(conn)`, incoming SockJS messages go to
  * `session.receive()`, and `close` to `session.transportClosed()`.
  *
  * - SockJS carries text: each STOMP frame goes out as ONE SockJS message (UTF-8
@@ -58,9 +58,9 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Logger } from 'pino';
 import sockjs from 'sockjs';
-import type { Broker } from '../broker/broker.js';
 import type { BrokerConfig } from '../config.js';
-import type { Connection } from '../session/connection.js';
+import type { Connection, SessionOpener } from '../session/connection.js';
+import type { Session } from '../session/session.js';
 import type { OriginPolicy } from './origin.js';
 import { admitUpgrade, refuseUpgrade, requestPath, type UpgradeChecks, type UpgradeHandler } from './upgrade.js';
 
@@ -267,7 +267,7 @@ function sessionPath(endpoint: string, pathname: string): { key: string; transpo
  * HTTP transports and an upgrade handler for the SockJS WebSocket transport.
  * Call before the Fastify instance is ready (i.e. before listen()).
  */
-export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfig, opts: SockJSOptions): SockJSEndpoints {
+export function installSockJS(host: SockJSHost, opener: SessionOpener, cfg: BrokerConfig, opts: SockJSOptions): SockJSEndpoints {
   const log = opts.log.child({ component: 'sockjs' });
   // SockJS messages are JSON-quoted STOMP frames: allow twice the raw WebSocket limit
   // for one xhr_send body or one SockJS-over-WebSocket message (faye's default is 64 MiB).
@@ -280,7 +280,7 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
     faye_server_options: { maxLength: maxSendBytes },
   } as sockjs.ServerOptions) as SockJSServerInternal;
   const iframeAllowed = opts.origins.any;
-  const upgradeChecks: UpgradeChecks = { opener: broker, origins: opts.origins, log };
+  const upgradeChecks: UpgradeChecks = { opener, origins: opts.origins, log };
 
   /** The request that opened each SockJS session, until its `connection` event takes it. */
   const opening = new Map<string, { req: IncomingMessage; timer: NodeJS.Timeout }>();
@@ -314,7 +314,7 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
       sends.set(sp.key, queue);
     }
     conns.add(sconn);
-    const session = openSockJS(broker, sconn, request, queue);
+    const session = openSockJS(opener, sconn, request, queue);
     sconn.on('close', () => {
       conns.delete(sconn);
       if (sp) {
@@ -384,9 +384,9 @@ export function installSockJS(host: SockJSHost, broker: Broker, cfg: BrokerConfi
         return rawReply(res, 404, 'Not Found');
       }
       const sp = sessionPath(endpoint, pathname);
-      if (sp && RECEIVING.has(sp.transport) && !live.has(sp.key) && !broker.accepting)
+      if (sp && RECEIVING.has(sp.transport) && !live.has(sp.key) && !opener.accepting)
         return rawReply(res, 503, 'Service Unavailable');
-      if (sub === '/info' && !broker.accepting) return rawReply(res, 503, 'Service Unavailable');
+      if (sub === '/info' && !opener.accepting) return rawReply(res, 503, 'Service Unavailable');
       if (sp && SENDING.has(sp.transport) && req.method === 'POST') {
         const declared = Number(req.headers['content-length'] ?? 0);
         if (declared > maxSendBytes) return rawReply(res, 413, 'Payload Too Large');
@@ -489,8 +489,8 @@ function pauseWebSocket(sconn: SockJSConn): (() => void) | null {
 }
 
 /** The adapter: one SockJS connection -> one broker session. */
-function openSockJS(broker: Broker, sconn: SockJSConn, request: IncomingMessage | undefined, sends: SendQueue) {
-  let session: ReturnType<Broker['openSession']> | null = null;
+function openSockJS(opener: SessionOpener, sconn: SockJSConn, request: IncomingMessage | undefined, sends: SendQueue): Session {
+  let session: Session | null = null;
   /** Undoes the pause of the websocket transport's socket (null when not paused). */
   let unpauseSocket: (() => void) | null = null;
   const resume = (): void => {
@@ -537,7 +537,7 @@ function openSockJS(broker: Broker, sconn: SockJSConn, request: IncomingMessage 
     },
     resume,
   };
-  session = broker.openSession(conn);
+  session = opener.openSession(conn);
   const s = session;
   sconn.on('data', (message: string) => {
     s.receive(Buffer.from(message, 'utf8'));
