@@ -16,7 +16,7 @@ import type { BrokerConfig } from './config.js';
 import type { SessionOpener } from './session/connection.js';
 import { attachWebSocket, selectSubprotocol } from './transport/websocket.js';
 import { createTcpServer } from './transport/tcp.js';
-import { installSockJS, type SockJSEndpoints } from './transport/sockjs.js';
+import { SockJSEndpoints } from './transport/sockjs.js';
 import { originPolicy } from './transport/origin.js';
 import { ConnectionCap } from './transport/connection-cap.js';
 import { admitUpgrade, refuseUpgrade, requestPath, type UpgradeChecks, type UpgradeHandler } from './transport/upgrade.js';
@@ -92,7 +92,7 @@ export class StompServer {
       if (!broker.accepting) return reply.code(503).send({ status: 'draining', node: broker.nodeId });
       return { status: 'ready', node: broker.nodeId };
     });
-    if (cfg.sockjs) this.sockjs = installSockJS(this, broker, cfg, { log, origins });
+    if (cfg.sockjs) this.sockjs = new SockJSEndpoints(this, broker, cfg, { log, origins });
   }
 
   addUpgradeHandler(h: UpgradeHandler): void {
