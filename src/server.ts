@@ -3,7 +3,8 @@
  * endpoint (`/ws` and `/ws/websocket`, like Spring's addEndpoint("/ws").withSockJS()),
  * SockJS under each endpoint (`/ws/info`, `/ws/<server>/<session>/<transport>`; see
  * transport/sockjs.ts) unless `sockjs: false`, and the optional plain TCP listener.
- * Transports are thin adapters around the broker's sessions.
+ * Transports are thin adapters around the broker's sessions: they know the broker
+ * only as a `SessionOpener` (src/session/connection.ts); this host also reads its `NodeStatus`.
  */
 import type { IncomingMessage } from 'node:http';
 import type net from 'node:net';
@@ -11,14 +12,22 @@ import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
-import type { SessionOpener } from './session/connection.js';
-import type { BrokerView } from './broker/view.js';
 import type { BrokerConfig } from './config.js';
+import type { SessionOpener } from './session/connection.js';
 import { attachWebSocket, selectSubprotocol } from './transport/websocket.js';
 import { createTcpServer } from './transport/tcp.js';
-import { installSockJS, type SockJSEndpoints } from './transport/sockjs.js';
-import { originPolicy, type OriginPolicy } from './transport/origin.js';
+import { SockJSEndpoints } from './transport/sockjs.js';
+import { originPolicy } from './transport/origin.js';
 import { ConnectionCap } from './transport/connection-cap.js';
+import { admitUpgrade, refuseUpgrade, requestPath, type UpgradeChecks, type UpgradeHandler } from './transport/upgrade.js';
+
+/** What /health and /ready report. Broker satisfies it structurally. */
+export interface NodeStatus {
+  readonly nodeId: string;
+  /** Open sessions on this node. */
+  readonly sessionCount: number;
+  readonly accepting: boolean;
+}
 
 export interface ListenAddress {
   port: number;
@@ -34,28 +43,23 @@ function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
-function reject(socket: Duplex, status: number, reason: string): void {
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-}
-
-/** Extra upgrade handlers (e.g. SockJS) get a say for paths the WebSocket endpoints do not own. */
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
-
 export class StompServer {
   readonly app: FastifyInstance;
   readonly wss: WebSocketServer;
   private tcp: net.Server | null = null;
   private readonly wsPaths: Set<string>;
-  private readonly origins: OriginPolicy;
+  /** What an upgrade on a WebSocket endpoint must pass (transport/upgrade.ts). */
+  private readonly upgradeChecks: UpgradeChecks;
   /** Open connections over this node's listeners, bounded by http.maxConnections. */
   readonly connections: ConnectionCap;
+  /** Extra upgrade handlers (SockJS) get a say for paths the WebSocket endpoints do not own. */
   private readonly upgradeHandlers: UpgradeHandler[] = [];
   /** SockJS endpoints (null when config.sockjs is false). */
   readonly sockjs: SockJSEndpoints | null = null;
   private address: ListenAddress | null = null;
 
   constructor(
-    private readonly broker: SessionOpener & BrokerView,
+    private readonly broker: SessionOpener & NodeStatus,
     private readonly cfg: BrokerConfig,
     private readonly log: Logger,
     /** The origin allow-list in effect (config.allowedOrigins, or its default: see transport/origin.ts). */
@@ -81,13 +85,14 @@ export class StompServer {
       handleProtocols: (protocols) => selectSubprotocol(protocols),
     });
     this.wsPaths = new Set(cfg.endpoints.flatMap((e) => [e, `${e}/websocket`]));
-    this.origins = originPolicy(allowedOrigins);
+    const origins = originPolicy(allowedOrigins);
+    this.upgradeChecks = { opener: broker, origins, log };
     this.app.get('/health', async () => ({ status: 'ok', node: broker.nodeId, sessions: broker.sessionCount }));
     this.app.get('/ready', async (_req, reply) => {
       if (!broker.accepting) return reply.code(503).send({ status: 'draining', node: broker.nodeId });
       return { status: 'ready', node: broker.nodeId };
     });
-    if (cfg.sockjs) this.sockjs = installSockJS(this, broker, cfg, { log, origins: this.origins });
+    if (cfg.sockjs) this.sockjs = new SockJSEndpoints(this, broker, cfg, { log, origins });
   }
 
   addUpgradeHandler(h: UpgradeHandler): void {
@@ -96,17 +101,12 @@ export class StompServer {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', destroyOnError); // not a closure: it would keep `req` alive for the whole session
-    const path = (req.url ?? '/').split('?')[0]!;
-    if (!this.wsPaths.has(path)) {
+    if (!this.wsPaths.has(requestPath(req))) {
       for (const h of this.upgradeHandlers) if (h(req, socket, head)) return;
-      reject(socket, 404, 'Not Found');
+      refuseUpgrade(socket, 404, 'Not Found');
       return;
     }
-    if (!this.broker.accepting) return reject(socket, 503, 'Service Unavailable');
-    if (!this.origins.check(req)) {
-      this.log.info({ origin: req.headers.origin }, 'websocket upgrade refused: origin not allowed');
-      return reject(socket, 403, 'Forbidden');
-    }
+    if (!admitUpgrade(this.upgradeChecks, req, socket, 'websocket upgrade')) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => attachWebSocket(this.broker, ws, req));
   }
 

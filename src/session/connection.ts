@@ -35,8 +35,10 @@ export interface Connection {
   resume?(): void;
 }
 
-/** What a transport needs of the broker: a session per connection, and whether new ones are taken. */
+/** What a transport needs from the broker: a session for each connection it accepts. */
 export interface SessionOpener {
+  /** A session reading from and writing to `conn` (one that fails at once while the node is not accepting). */
   openSession(conn: Connection): Session;
+  /** False once the node stops taking new connections (shutdown): transports refuse new ones with 503. */
   readonly accepting: boolean;
 }

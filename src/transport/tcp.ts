@@ -4,14 +4,13 @@
  * the socket's write buffer is full (input backpressure).
  */
 import net from 'node:net';
-import type { SessionOpener } from '../session/connection.js';
-import type { Connection } from '../session/connection.js';
+import type { Connection, SessionOpener } from '../session/connection.js';
 import { Corker } from './cork.js';
 import { waitDrained } from './drain.js';
 
 const EOL = Buffer.from('\n');
 
-export function createTcpServer(broker: SessionOpener): net.Server {
+export function createTcpServer(opener: SessionOpener): net.Server {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     if (socket.destroyed) return; // refused by the node's connection cap
@@ -37,7 +36,7 @@ export function createTcpServer(broker: SessionOpener): net.Server {
       pause: () => socket.pause(),
       resume: () => socket.resume(),
     };
-    const session = broker.openSession(conn);
+    const session = opener.openSession(conn);
     socket.on('data', (chunk: Buffer) => session.receive(chunk));
     socket.on('close', () => {
       sockets.delete(socket);

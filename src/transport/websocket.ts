@@ -8,8 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import type { WebSocket } from 'ws';
-import type { SessionOpener } from '../session/connection.js';
-import type { Connection, TransportKind } from '../session/connection.js';
+import type { Connection, SessionOpener, TransportKind } from '../session/connection.js';
 import { Corker } from './cork.js';
 import { waitDrained } from './drain.js';
 
@@ -89,10 +88,10 @@ class WebSocketConnection implements Connection {
   }
 }
 
-export function attachWebSocket(broker: SessionOpener, ws: WebSocket, req: IncomingMessage): void {
+export function attachWebSocket(opener: SessionOpener, ws: WebSocket, req: IncomingMessage): void {
   // ws keeps its net.Socket in `_socket`.
   const socket = (ws as unknown as { _socket?: Socket })._socket;
-  const session = broker.openSession(new WebSocketConnection(ws, socket, req));
+  const session = opener.openSession(new WebSocketConnection(ws, socket, req));
   ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
     if (Buffer.isBuffer(data)) session.receive(data);
     else if (Array.isArray(data)) session.receive(Buffer.concat(data));
