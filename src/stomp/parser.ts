@@ -30,47 +30,18 @@
  * so `bufferedBytes` never exceeds `maxFrameBytes` once `push()` returns
  * (unless a callback threw: then the rest of that chunk is kept as well).
  *
- * Headers are taken verbatim (STOMP 1.2: no trimming) from a UTF-8 decoding;
- * escapes are decoded per `version`, except in CONNECT and CONNECTED.
+ * The head of a frame (command, headers) is parsed by src/stomp/head.ts:
+ * headers verbatim (STOMP 1.2: no trimming) from a UTF-8 decoding, escapes
+ * decoded per `version`, except in CONNECT and CONNECTED. The limits and
+ * their defaults are in src/stomp/limits.ts.
  */
 
 import { ErrorCode, StompError, isStompError } from '../errors.js';
-import {
-  escapesHeaders,
-  type Command,
-  type Frame,
-  type Headers,
-  type StompVersion,
-} from './frame.js';
-import { unescapeHeader } from './escape.js';
+import type { Frame, Headers, StompVersion } from './frame.js';
+import { headInWindow, parseHead, parseLength, type ParsedHead } from './head.js';
+import { limitsFor, type ParserLimits } from './limits.js';
 
-export interface ParserLimits {
-  /**
-   * Bytes of one frame: command line, header lines, blank line and body
-   * (the terminating NUL, heart-beat EOLs and padding NULs are not counted).
-   */
-  maxFrameBytes: number;
-  /** Header lines in one frame (repeated headers count). */
-  maxHeaders: number;
-  /** Bytes of one header line, not counting its EOL (LF or CRLF). */
-  maxHeaderLineBytes: number;
-  /** Bytes of the command line, not counting its EOL. */
-  maxCommandBytes: number;
-  /**
-   * Stray NUL bytes in a row between frames (skipped as padding). A frame or
-   * an EOL heart-beat ends the run; EOLs are not limited (an idle client
-   * heart-beats for as long as it stays connected).
-   */
-  maxPaddingBytes: number;
-}
-
-export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = Object.freeze({
-  maxFrameBytes: 1024 * 1024,
-  maxHeaders: 64,
-  maxHeaderLineBytes: 8192,
-  maxCommandBytes: 32,
-  maxPaddingBytes: 1024 * 1024, // as much as the default maxFrameBytes
-});
+export { DEFAULT_PARSER_LIMITS, parserLimits, type ParserLimits } from './limits.js';
 
 /** Where a parser reports what it found. */
 export interface FrameSink {
@@ -94,20 +65,6 @@ export interface ParserSettings {
 
 export interface FrameParserOptions extends ParserSettings, FrameSink {}
 
-/** Limits made by parserLimits(): complete and frozen, so parsers share them as they are. */
-const RESOLVED_LIMITS = new WeakSet<Readonly<ParserLimits>>();
-
-/**
- * Complete, frozen limits (defaults for what `given` leaves out) that any
- * number of parsers can share: a connection-per-parser server resolves them
- * once instead of once per connection.
- */
-export function parserLimits(given?: Partial<ParserLimits>): Readonly<ParserLimits> {
-  const limits = resolveLimits(given);
-  RESOLVED_LIMITS.add(limits);
-  return limits;
-}
-
 const LF = 0x0a;
 const CR = 0x0d;
 const NUL = 0x00;
@@ -117,10 +74,6 @@ const MIN_OWNED_BYTES = 4096;
 const EMPTY = Buffer.alloc(0);
 /** The headers field between frames: nothing from the last frame is kept alive by the parser. */
 const NO_HEADERS = Object.freeze(Object.create(null) as Headers);
-
-/** The fast path (see `fastHead`) looks for the head in the first 512 bytes, then in the first 4 KiB. */
-const FAST_HEAD_FIRST_BYTES = 512;
-const FAST_HEAD_BYTES = 4096;
 
 const enum State {
   Head,
@@ -163,8 +116,8 @@ export class FrameParser {
   private lines = 0;
   private headEnd = 0;
   private bodyEnd = 0;
-  private command: Command = 'SEND';
-  private headers: Headers = NO_HEADERS;
+  /** The current frame's command and headers, once its head is parsed. */
+  private readonly head: ParsedHead = { command: 'SEND', headers: NO_HEADERS };
   /** NULs in the current run between frames (see maxPaddingBytes). */
   private padding = 0;
 
@@ -177,8 +130,7 @@ export class FrameParser {
   constructor(opts: FrameParserOptions);
   constructor(settings: ParserSettings, sink: FrameSink);
   constructor(settings: ParserSettings | FrameParserOptions, sink: FrameSink = settings as FrameParserOptions) {
-    const given = settings.limits;
-    this.limits = given !== undefined && RESOLVED_LIMITS.has(given as Readonly<ParserLimits>) ? (given as Readonly<ParserLimits>) : resolveLimits(given);
+    this.limits = limitsFor(settings.limits);
     this.sink = sink;
     this.versionValue = settings.version ?? '1.2';
   }
@@ -373,68 +325,41 @@ export class FrameParser {
   }
 
   /**
-   * Fast path for a head wholly inside the first bytes of `buf`: decode a
-   * window once and walk its lines with string searches instead of a byte
-   * scan per line. Offsets in the string must be byte offsets (so limits are
-   * exact): an all-ASCII window decoded as UTF-8 has them; otherwise the head
-   * is located in a latin1 decoding (one char per byte) and decoded again as
-   * UTF-8. Returns null when the head is not complete in the window or is
-   * over a limit; the byte scanner then handles (or reports) it.
+   * The fast path (see headInWindow): null when the head is not complete in
+   * the first bytes of `buf` or is over a limit; the byte scanner then
+   * handles (or reports) it.
    */
   private fastHead(): boolean | null {
-    const avail = this.buf.length - this.start;
-    // a small window first, so the body of a small frame is not decoded with its head
-    const first = Math.min(avail, FAST_HEAD_FIRST_BYTES);
-    const done = this.fastHeadIn(first);
-    if (done !== null || first === avail) return done;
-    return this.fastHeadIn(Math.min(avail, FAST_HEAD_BYTES));
-  }
-
-  private fastHeadIn(size: number): boolean | null {
-    const buf = this.buf;
-    const base = this.start;
-    // Decoded as UTF-8, a window of single-byte characters (ASCII) keeps byte
-    // offsets: parse it in one walk that also checks the limits. Anything
-    // unusual (and any other window) takes the exact two-step route below.
-    let s = buf.toString('utf8', base, base + size);
-    const single = s.length === size;
-    if (single) {
-      const headEnd = this.tryParseHead(s);
-      if (headEnd !== -1) return this.afterHead(headEnd) === Line.Done;
-    } else {
-      s = buf.toString('latin1', base, base + size);
-    }
-    const headEnd = findHeadEnd(s, this.limits);
-    if (headEnd === -1) return null;
-    const head = single ? s.slice(0, headEnd) : buf.toString('utf8', base, base + headEnd);
-    return this.endHead(headEnd, head) === Line.Done;
-  }
-
-  /** parseHead() within the limits, or -1 (head incomplete, over a limit, or invalid). */
-  private tryParseHead(s: string): number {
+    let headEnd: number;
     try {
-      return this.parseHead(s, this.limits);
-    } catch {
-      return -1; // invalid: reported by the exact route, once the head is complete and within limits
+      headEnd = headInWindow(this.buf, this.start, this.versionValue, this.limits, this.head);
+    } catch (err) {
+      return this.badHead(err) === Line.Done;
     }
+    return headEnd === -1 ? null : this.afterHead(headEnd) === Line.Done;
   }
 
   /** The head (`headEnd` bytes) is complete: parse it, then set up the body. */
-  private endHead(headEnd: number, head?: string): Line {
+  private endHead(headEnd: number): Line {
     try {
-      this.parseHead(head ?? this.buf.toString('utf8', this.start, this.start + headEnd), null);
+      parseHead(this.buf.toString('utf8', this.start, this.start + headEnd), this.versionValue, null, this.head);
     } catch (err) {
-      /* c8 ignore next */
-      if (!isStompError(err)) throw err; // only StompErrors are thrown in there
-      return this.failLine(err.code, err.detail);
+      return this.badHead(err);
     }
     return this.afterHead(headEnd);
+  }
+
+  /** Report the StompError that parseHead() threw for an invalid head. */
+  private badHead(err: unknown): Line {
+    /* c8 ignore next */
+    if (!isStompError(err)) throw err; // only StompErrors are thrown in there
+    return this.failLine(err.code, err.detail);
   }
 
   private afterHead(headEnd: number): Line {
     this.headEnd = headEnd;
     this.scanned = headEnd;
-    const cl = this.headers['content-length'];
+    const cl = this.head.headers['content-length'];
     if (cl === undefined) {
       this.state = State.BodyToNul; // STOMP 1.2: without content-length the body ends at the first NUL
       return Line.Done;
@@ -447,45 +372,6 @@ export class FrameParser {
     this.state = State.BodyByLength; // STOMP 1.2: content-length octets, which may include NULs
     this.reserve(bodyEnd + 1);
     return Line.Done;
-  }
-
-  /**
-   * Set command and headers from `s`, which starts with a decoded head (LF,
-   * CR and ':' are ASCII, so they keep their meaning in a UTF-8 decoding).
-   * Returns the head's length through its blank line, or -1 when `s` holds no
-   * complete head or, given `limits`, the head is over one of them. Throws a
-   * StompError for an unknown command, a malformed header or a bad escape.
-   */
-  private parseHead(s: string, limits: Readonly<ParserLimits> | null): number {
-    let eol = s.indexOf('\n');
-    if (eol === -1 || (limits !== null && lineLength(s, 0, eol) > limits.maxCommandBytes)) return -1;
-    const command = parseCommand(s, eol);
-    const version = this.versionValue;
-    const escaped = escapesHeaders(command, version) && s.includes('\\');
-    const headers = Object.create(null) as Headers;
-    let count = 0;
-    for (let from = eol + 1; ; from = eol + 1) {
-      eol = s.indexOf('\n', from);
-      if (eol === -1) return -1;
-      const to = eol > from && s.charCodeAt(eol - 1) === CR ? eol - 1 : eol; // STOMP 1.2: EOL is LF or CRLF
-      if (to === from) break; // the blank line
-      if (limits !== null && (to - from > limits.maxHeaderLineBytes || ++count > limits.maxHeaders)) return -1;
-      const colon = s.indexOf(':', from);
-      // STOMP 1.2: header = name ":" value, with a non-empty name
-      if (colon === -1 || colon >= to || colon === from) throw new StompError(ErrorCode.MALFORMED_HEADER, JSON.stringify(s.slice(from, to)));
-      let name = knownName(s, from, colon);
-      let value = s.slice(colon + 1, to);
-      if (escaped) {
-        name = unescapeHeader(name, version);
-        value = unescapeHeader(value, version);
-      }
-      // STOMP 1.2: if a header is repeated, only the first entry is used
-      if (headers[name] === undefined) headers[name] = value;
-    }
-    if (limits !== null && eol + 1 > limits.maxFrameBytes) return -1;
-    this.command = command;
-    this.headers = headers;
-    return eol + 1;
   }
 
   /** Body of known length: wait for it plus its NUL. */
@@ -514,8 +400,8 @@ export class FrameParser {
   private emit(bodyEnd: number): boolean {
     const base = this.start;
     const frame: Frame = {
-      command: this.command,
-      headers: this.headers,
+      command: this.head.command,
+      headers: this.head.headers,
       body: this.buf.subarray(base + this.headEnd, base + bodyEnd),
     };
     this.start = base + bodyEnd + 1;
@@ -649,7 +535,7 @@ export class FrameParser {
     this.lines = 0;
     this.headEnd = 0;
     this.bodyEnd = 0;
-    this.headers = NO_HEADERS;
+    this.head.headers = NO_HEADERS;
     this.padding = 0;
   }
 
@@ -668,104 +554,3 @@ export class FrameParser {
   }
 }
 
-function parseCommand(head: string, eol: number): Command {
-  const s = head.slice(0, head.charCodeAt(eol - 1) === CR ? eol - 1 : eol); // STOMP 1.2: EOL may be CRLF
-  const command = knownCommand(s);
-  if (command === undefined) throw new StompError(ErrorCode.UNKNOWN_COMMAND, JSON.stringify(s));
-  return command;
-}
-
-/**
- * The command constant equal to `s` (client and server commands, so test
- * clients can parse too). A switch of string compares is cheaper than
- * hashing the fresh string, and frames then share the constant.
- */
-function knownCommand(s: string): Command | undefined {
-  switch (s) {
-    case 'MESSAGE': return 'MESSAGE';
-    case 'SEND': return 'SEND';
-    case 'ACK': return 'ACK';
-    case 'NACK': return 'NACK';
-    case 'SUBSCRIBE': return 'SUBSCRIBE';
-    case 'UNSUBSCRIBE': return 'UNSUBSCRIBE';
-    case 'RECEIPT': return 'RECEIPT';
-    case 'CONNECT': return 'CONNECT';
-    case 'STOMP': return 'STOMP';
-    case 'CONNECTED': return 'CONNECTED';
-    case 'BEGIN': return 'BEGIN';
-    case 'COMMIT': return 'COMMIT';
-    case 'ABORT': return 'ABORT';
-    case 'DISCONNECT': return 'DISCONNECT';
-    case 'ERROR': return 'ERROR';
-    default: return undefined;
-  }
-}
-
-/**
- * End of the head (offset after its blank line) in a latin1 string, or -1
- * when it is not complete or a line or header count is over its limit.
- */
-function findHeadEnd(s: string, limits: Readonly<ParserLimits>): number {
-  let eol = s.indexOf('\n');
-  if (eol === -1 || lineLength(s, 0, eol) > limits.maxCommandBytes) return -1;
-  let headers = 0;
-  let from = eol + 1;
-  while ((eol = s.indexOf('\n', from)) !== -1) {
-    const len = lineLength(s, from, eol);
-    if (len === 0) return eol + 1 > limits.maxFrameBytes ? -1 : eol + 1;
-    if (len > limits.maxHeaderLineBytes || ++headers > limits.maxHeaders) return -1;
-    from = eol + 1;
-  }
-  return -1;
-}
-
-/** Length of the line [from, eol) without the CR of a CRLF. */
-function lineLength(s: string, from: number, eol: number): number {
-  return eol > from && s.charCodeAt(eol - 1) === CR ? eol - 1 - from : eol - from;
-}
-
-/** STOMP 1.2: content-length is a byte count, a non-negative decimal integer; -1 if invalid. */
-function parseLength(s: string): number {
-  if (s.length === 0 || s.length > 15) return s.length > 15 && /^[0-9]+$/.test(s) ? Infinity : -1;
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
-
-/**
- * The header name in `head` [from, to), as a constant for the standard
- * STOMP headers: a keyed store with a fresh string has to look the string up
- * in V8's string table first, a constant is already there.
- */
-function knownName(head: string, from: number, to: number): string {
-  const name = head.slice(from, to);
-  switch (name) {
-    case 'destination': return 'destination';
-    case 'subscription': return 'subscription';
-    case 'message-id': return 'message-id';
-    case 'content-type': return 'content-type';
-    case 'content-length': return 'content-length';
-    case 'id': return 'id';
-    case 'ack': return 'ack';
-    case 'receipt': return 'receipt';
-    case 'receipt-id': return 'receipt-id';
-    case 'transaction': return 'transaction';
-    case 'message': return 'message';
-    default: return name;
-  }
-}
-
-function resolveLimits(given: Partial<ParserLimits> | undefined): Readonly<ParserLimits> {
-  const limits: ParserLimits = { ...DEFAULT_PARSER_LIMITS };
-  for (const key of Object.keys(limits) as (keyof ParserLimits)[]) {
-    const v = given?.[key];
-    if (v === undefined) continue;
-    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`parser limit ${key} must be a positive integer, got ${String(v)}`);
-    limits[key] = v;
-  }
-  return Object.freeze(limits);
-}
