@@ -13,16 +13,10 @@
  * and `heartbeat_in` counts those only); a session's read timeout sees any
  * byte anyway. A run of them is bounded by `maxPaddingBytes`.
  *
- * Buffers by offset (like ws's Receiver): while a chunk holds whole frames the
- * parser works inside it and hands out `subarray` views (the body of a frame
- * that arrived in one chunk is a view of that chunk, with no copy). Only a
- * frame that spans chunks is copied, into one owned buffer: the unfinished
- * tail of a chunk, then from each later chunk just the bytes that frame still
- * needs (its next header line, its remaining content-length bytes, or up to
- * its NUL). Once it is complete the parser goes back to working inside the
- * chunk. The owned buffer grows geometrically, or is sized exactly once
- * `content-length` is known, so byte-by-byte input stays linear. Bytes already
- * handed out in a view are never overwritten.
+ * Buffers by offset (src/stomp/input.ts): while a chunk holds whole frames
+ * the parser works inside it and hands out `subarray` views (the body of a
+ * frame that arrived in one chunk is a view of that chunk, with no copy);
+ * only a frame that spans chunks is copied, into one owned buffer.
  *
  * Memory is bounded by the limits: a frame is rejected as soon as it is known
  * to exceed `maxFrameBytes` (a large `content-length` before any body byte is
@@ -39,6 +33,7 @@
 import { ErrorCode, StompError, isStompError } from '../errors.js';
 import type { Frame, Headers, StompVersion } from './frame.js';
 import { headInWindow, parseHead, parseLength, type ParsedHead } from './head.js';
+import { ParserInput } from './input.js';
 import { limitsFor, type ParserLimits } from './limits.js';
 
 export { DEFAULT_PARSER_LIMITS, parserLimits, type ParserLimits } from './limits.js';
@@ -69,9 +64,6 @@ const LF = 0x0a;
 const CR = 0x0d;
 const NUL = 0x00;
 
-/** Owned buffers start at least this big, so tiny chunks don't reallocate often. */
-const MIN_OWNED_BYTES = 4096;
-const EMPTY = Buffer.alloc(0);
 /** The headers field between frames: nothing from the last frame is kept alive by the parser. */
 const NO_HEADERS = Object.freeze(Object.create(null) as Headers);
 
@@ -94,21 +86,14 @@ export class FrameParser {
   private readonly sink: FrameSink;
   private versionValue: StompVersion;
 
-  /** Valid data: either a borrowed chunk or a view of `store`; `buf.length` is the end. */
-  private buf: Buffer = EMPTY;
-  /** Owned backing buffer (null while `buf` is a borrowed chunk). */
-  private store: Buffer | null = null;
-  /** Offset in `buf` of the first byte of the current frame (or of the padding before it). */
-  private start = 0;
-  /** While `buf` is owned: the chunk its frame continues in, and how much of it was taken. */
-  private tail: Buffer | null = null;
-  private tailOff = 0;
+  /** The bytes from the current frame (or the padding before it) on: `input.buf` from `input.start`. */
+  private readonly input: ParserInput;
   /** Chunks pushed from inside a callback (or left after a callback threw), in order; null when none. */
   private queue: Buffer[] | null = null;
   private queuedBytes = 0;
   private processing = false;
 
-  // Per-frame state; positions are relative to `start`.
+  // Per-frame state; positions are relative to `input.start`.
   private state = State.Head;
   private scanned = 0;
   private lineStart = 0;
@@ -131,6 +116,7 @@ export class FrameParser {
   constructor(settings: ParserSettings, sink: FrameSink);
   constructor(settings: ParserSettings | FrameParserOptions, sink: FrameSink = settings as FrameParserOptions) {
     this.limits = limitsFor(settings.limits);
+    this.input = new ParserInput(this.limits.maxFrameBytes);
     this.sink = sink;
     this.versionValue = settings.version ?? '1.2';
   }
@@ -147,7 +133,7 @@ export class FrameParser {
 
   /** Bytes received but not yet part of an emitted frame or heart-beat, nor skipped. */
   get bufferedBytes(): number {
-    return this.liveBytes + (this.tail === null ? 0 : this.tail.length - this.tailOff) + this.queuedBytes;
+    return this.input.bufferedBytes + this.queuedBytes;
   }
 
   /** True once an error was reported; push() is then a no-op. */
@@ -181,7 +167,8 @@ export class FrameParser {
       while (this.queue !== null && !this.failed) this.feed(this.dequeue());
     } finally {
       this.processing = false;
-      this.settle();
+      if (this.failed) this.release();
+      else this.input.settle(this.frameBytes);
     }
   }
 
@@ -197,13 +184,7 @@ export class FrameParser {
   // --- main loop -----------------------------------------------------------
 
   private feed(chunk: Buffer): void {
-    if (this.liveBytes === 0) {
-      this.borrow(chunk);
-    } else {
-      if (this.store === null) this.own(); // the unfinished frame was in a borrowed chunk
-      this.tail = chunk;
-      this.tailOff = 0;
-    }
+    this.input.add(chunk, this.frameBytes);
     this.drain();
   }
 
@@ -211,15 +192,14 @@ export class FrameParser {
     for (;;) {
       const progressed =
         this.state === State.Head ? this.scanHead() : this.state === State.BodyByLength ? this.takeSizedBody() : this.scanToNul();
-      if (progressed) this.leaveOwned();
-      else if (this.failed || !this.pull()) return;
+      if (progressed) this.input.leaveOwned();
+      else if (this.failed || !this.input.pull(this.frameBytes, this.state === State.Head ? LF : NUL)) return;
     }
   }
 
   /** Scan lines up to the blank line ending the head. True when it made progress. */
   private scanHead(): boolean {
-    const buf = this.buf;
-    const base = this.start;
+    const { buf, start: base } = this.input;
     if (this.scanned === 0 && base < buf.length) {
       const first = buf[base];
       if (first === LF || first === NUL || first === CR) {
@@ -279,7 +259,7 @@ export class FrameParser {
 
   /** A heart-beat whose EOL was split across chunks (CR, then LF): `bytes` long. */
   private heartbeat(bytes: number): Line {
-    this.start += bytes;
+    this.input.start += bytes;
     this.resetFrame();
     this.sink.onHeartbeat?.(1);
     return Line.Done;
@@ -289,13 +269,12 @@ export class FrameParser {
    * At a frame start: skip the run of EOLs (STOMP 1.2: EOLs between frames
    * are heart-beats) and stray NULs there in one pass, and report the EOLs in
    * one onHeartbeat call. Null when the first byte is neither (a CR whose LF
-   * is not in `buf` yet is left to the head scanner, which waits for the LF).
+   * is not in the input yet is left to the head scanner, which waits for the LF).
    * A NUL past `maxPaddingBytes` in a row stops the pass; the next one fails,
    * after the EOLs before it were reported, as they would be byte by byte.
    */
   private skipPadding(): boolean | null {
-    const buf = this.buf;
-    const from = this.start;
+    const { buf, start: from } = this.input;
     const end = buf.length;
     const max = this.limits.maxPaddingBytes;
     let nuls = this.padding;
@@ -318,7 +297,7 @@ export class FrameParser {
     if (pos === from) {
       return buf[pos] === NUL ? this.fail(ErrorCode.PADDING_TOO_LONG, `more than ${max} NUL bytes between frames`) : null;
     }
-    this.start = pos; // consumed before the callback, which may throw or push
+    this.input.start = pos; // consumed before the callback, which may throw or push
     this.padding = nuls;
     if (beats > 0) this.sink.onHeartbeat?.(beats);
     return true;
@@ -326,13 +305,13 @@ export class FrameParser {
 
   /**
    * The fast path (see headInWindow): null when the head is not complete in
-   * the first bytes of `buf` or is over a limit; the byte scanner then
+   * the first bytes of the input or is over a limit; the byte scanner then
    * handles (or reports) it.
    */
   private fastHead(): boolean | null {
     let headEnd: number;
     try {
-      headEnd = headInWindow(this.buf, this.start, this.versionValue, this.limits, this.head);
+      headEnd = headInWindow(this.input.buf, this.input.start, this.versionValue, this.limits, this.head);
     } catch (err) {
       return this.badHead(err) === Line.Done;
     }
@@ -342,7 +321,8 @@ export class FrameParser {
   /** The head (`headEnd` bytes) is complete: parse it, then set up the body. */
   private endHead(headEnd: number): Line {
     try {
-      parseHead(this.buf.toString('utf8', this.start, this.start + headEnd), this.versionValue, null, this.head);
+      const { buf, start } = this.input;
+      parseHead(buf.toString('utf8', start, start + headEnd), this.versionValue, null, this.head);
     } catch (err) {
       return this.badHead(err);
     }
@@ -370,24 +350,25 @@ export class FrameParser {
     if (bodyEnd > this.limits.maxFrameBytes) return this.failLine(ErrorCode.FRAME_TOO_LARGE, `content-length ${cl}`);
     this.bodyEnd = bodyEnd;
     this.state = State.BodyByLength; // STOMP 1.2: content-length octets, which may include NULs
-    this.reserve(bodyEnd + 1);
+    this.input.reserve(bodyEnd + 1);
     return Line.Done;
   }
 
   /** Body of known length: wait for it plus its NUL. */
   private takeSizedBody(): boolean {
-    const nulAt = this.start + this.bodyEnd;
-    if (nulAt >= this.buf.length) return false;
+    const { buf, start } = this.input;
+    const nulAt = start + this.bodyEnd;
+    if (nulAt >= buf.length) return false;
     // STOMP 1.2: the body is followed by a NUL octet
-    if (this.buf[nulAt] !== NUL) return this.fail(ErrorCode.MISSING_NULL, `byte ${this.buf[nulAt]} after content-length body`);
+    if (buf[nulAt] !== NUL) return this.fail(ErrorCode.MISSING_NULL, `byte ${buf[nulAt]} after content-length body`);
     return this.emit(this.bodyEnd);
   }
 
   /** Body without content-length: up to the first NUL. */
   private scanToNul(): boolean {
-    const base = this.start;
-    const nul = this.buf.indexOf(NUL, base + this.scanned);
-    const end = nul === -1 ? this.buf.length - base : nul - base;
+    const { buf, start: base } = this.input;
+    const nul = buf.indexOf(NUL, base + this.scanned);
+    const end = nul === -1 ? buf.length - base : nul - base;
     if (end > this.limits.maxFrameBytes) return this.fail(ErrorCode.FRAME_TOO_LARGE, 'body too large');
     if (nul === -1) {
       this.scanned = end;
@@ -398,132 +379,28 @@ export class FrameParser {
 
   /** Consume the frame (body ends at frame-relative `bodyEnd`, NUL follows), then report it. */
   private emit(bodyEnd: number): boolean {
-    const base = this.start;
+    const input = this.input;
+    const base = input.start;
     const frame: Frame = {
       command: this.head.command,
       headers: this.head.headers,
-      body: this.buf.subarray(base + this.headEnd, base + bodyEnd),
+      body: input.buf.subarray(base + this.headEnd, base + bodyEnd),
     };
-    this.start = base + bodyEnd + 1;
+    input.start = base + bodyEnd + 1;
     this.resetFrame();
     this.sink.onFrame(frame);
     return true;
   }
 
-  // --- buffers -------------------------------------------------------------
+  // --- frame state --------------------------------------------------------
 
-  private get liveBytes(): number {
-    return this.buf.length - this.start;
-  }
-
-  private borrow(chunk: Buffer): void {
-    this.buf = chunk;
-    this.store = null;
-    this.start = 0;
-    this.tail = null;
-  }
-
-  /**
-   * Copy from `tail` into the owned buffer what the unfinished frame needs
-   * next: one header line, the rest of a sized body, or up to a NUL — never
-   * more than would take the frame past `maxFrameBytes` (+1 so the excess is
-   * seen). False when the tail is used up.
-   */
-  private pull(): boolean {
-    const tail = this.tail;
-    if (tail === null) return false;
-    const from = this.tailOff;
-    let to: number;
-    if (this.state === State.BodyByLength) {
-      to = from + this.bodyEnd + 1 - this.liveBytes;
-    } else {
-      const at = tail.indexOf(this.state === State.Head ? LF : NUL, from);
-      to = at === -1 ? tail.length : at + 1;
-    }
-    // live <= maxFrameBytes here (the steps fail beyond it), so this always takes at least one byte
-    to = Math.min(to, tail.length, from + this.limits.maxFrameBytes + 1 - this.liveBytes);
-    this.appendOwned(tail, from, to);
-    if (to === tail.length) this.tail = null;
-    else this.tailOff = to;
-    return true;
-  }
-
-  /** After a frame or heart-beat: once the owned bytes are used up, work inside the tail chunk again. */
-  private leaveOwned(): void {
-    if (this.tail !== null && this.liveBytes === 0) {
-      const { tail, tailOff } = this;
-      this.borrow(tail);
-      this.start = tailOff;
-    }
-  }
-
-  private appendOwned(src: Buffer, from: number, to: number): void {
-    const at = this.ensureOwned(this.liveBytes + (to - from));
-    src.copy(this.store as Buffer, at, from, to);
-    this.buf = (this.store as Buffer).subarray(0, at + (to - from));
-  }
-
-  /**
-   * Make `store` hold the live bytes with room for `total` live bytes in all;
-   * returns the offset in `store` where new bytes go.
-   */
-  private ensureOwned(total: number, exact = false): number {
-    const live = this.liveBytes;
-    const store = this.store;
-    if (store !== null && this.start + total <= store.length) return this.buf.length;
-    // grow geometrically (amortized linear copying), but never far past one maximal frame
-    const cap = exact ? total : Math.max(total, Math.min(2 * total, this.limits.maxFrameBytes + 1), MIN_OWNED_BYTES);
-    const next = Buffer.allocUnsafeSlow(cap);
-    this.buf.copy(next, 0, this.start);
-    this.store = next;
-    this.buf = next.subarray(0, live);
-    this.start = 0;
-    return live;
-  }
-
-  /** Once content-length is known, size the owned buffer for the whole frame. */
-  private reserve(frameBytes: number): void {
-    if (this.store !== null) this.ensureOwned(frameBytes, true);
-  }
-
-  /**
-   * When push() returns: keep what is still needed in the owned buffer (the
-   * unfinished frame of a borrowed chunk; the rest of a tail left by a
-   * callback that threw) and shrink an owned buffer whose consumed prefix
-   * outweighs its live bytes.
-   */
-  private settle(): void {
-    if (this.state === State.Dead) {
-      this.release();
-      return;
-    }
-    const tail = this.tail;
-    if (tail !== null) {
-      this.tail = null;
-      this.appendOwned(tail, this.tailOff, tail.length);
-    }
-    const live = this.liveBytes;
-    if (live === 0) {
-      this.buf = EMPTY;
-      this.store = null;
-      this.start = 0;
-    } else if (this.store === null || this.start > live) {
-      this.own();
-    }
-  }
-
-  /** Move the live bytes into a new owned buffer (sized for the whole frame when its length is known). */
-  private own(): void {
-    const sized = this.state === State.BodyByLength;
-    this.store = null;
-    this.ensureOwned(sized ? Math.max(this.bodyEnd + 1, this.liveBytes) : this.liveBytes, sized);
+  /** The whole frame's length once its content-length is known (through its NUL), else 0. */
+  private get frameBytes(): number {
+    return this.state === State.BodyByLength ? this.bodyEnd + 1 : 0;
   }
 
   private release(): void {
-    this.buf = EMPTY;
-    this.store = null;
-    this.start = 0;
-    this.tail = null;
+    this.input.release();
     this.queue = null;
     this.queuedBytes = 0;
   }
