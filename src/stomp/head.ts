@@ -7,14 +7,14 @@
  * the known commands; a header is name ":" value with a non-empty name, taken
  * verbatim (no trimming) from a UTF-8 decoding; if a header is repeated, only
  * the first entry is used; escapes are decoded per the protocol version,
- * except in CONNECT and CONNECTED; a blank line ends the headers;
+ * except in CONNECT (and STOMP) and CONNECTED; a blank line ends the headers;
  * content-length is a non-negative decimal byte count.
  *
  * Heads are parsed from strings. LF, CR and ':' are ASCII, so they keep their
  * meaning in a UTF-8 decoding, but limits count bytes: the fast path
- * (`headInWindow`) finds a head in a decoded window of the input only when
- * the string's offsets are byte offsets, and otherwise leaves it to the
- * parser's byte scanner, which also reports a head over a limit.
+ * (`headInWindow`) measures a head in a decoding of the input whose offsets
+ * are byte offsets, and leaves a head it cannot finish within the limits in
+ * its window to the parser's byte scanner, which also reports the limits.
  *
  * Results go into a `ParsedHead` the caller owns, so parsing a head
  * allocates no result object.

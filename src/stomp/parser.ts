@@ -269,9 +269,10 @@ export class FrameParser {
    * At a frame start: skip the run of EOLs (STOMP 1.2: EOLs between frames
    * are heart-beats) and stray NULs there in one pass, and report the EOLs in
    * one onHeartbeat call. Null when the first byte is neither (a CR whose LF
-   * is not in the input yet is left to the head scanner, which waits for the LF).
-   * A NUL past `maxPaddingBytes` in a row stops the pass; the next one fails,
-   * after the EOLs before it were reported, as they would be byte by byte.
+   * is not in the input yet is left to the head scanner, which waits for the
+   * LF). A NUL past `maxPaddingBytes` in a row stops the pass; the next one
+   * fails, after the EOLs before it were reported, as they would be byte by
+   * byte.
    */
   private skipPadding(): boolean | null {
     const { buf, start: from } = this.input;
@@ -392,7 +393,7 @@ export class FrameParser {
     return true;
   }
 
-  // --- frame state --------------------------------------------------------
+  // --- frame state ---------------------------------------------------------
 
   /** The whole frame's length once its content-length is known (through its NUL), else 0. */
   private get frameBytes(): number {
