@@ -13,16 +13,10 @@
  * and `heartbeat_in` counts those only); a session's read timeout sees any
  * byte anyway. A run of them is bounded by `maxPaddingBytes`.
  *
- * Buffers by offset (like ws's Receiver): while a chunk holds whole frames the
- * parser works inside it and hands out `subarray` views (the body of a frame
- * that arrived in one chunk is a view of that chunk, with no copy). Only a
- * frame that spans chunks is copied, into one owned buffer: the unfinished
- * tail of a chunk, then from each later chunk just the bytes that frame still
- * needs (its next header line, its remaining content-length bytes, or up to
- * its NUL). Once it is complete the parser goes back to working inside the
- * chunk. The owned buffer grows geometrically, or is sized exactly once
- * `content-length` is known, so byte-by-byte input stays linear. Bytes already
- * handed out in a view are never overwritten.
+ * Buffers by offset (src/stomp/input.ts): while a chunk holds whole frames
+ * the parser works inside it and hands out `subarray` views (the body of a
+ * frame that arrived in one chunk is a view of that chunk, with no copy);
+ * only a frame that spans chunks is copied, into one owned buffer.
  *
  * Memory is bounded by the limits: a frame is rejected as soon as it is known
  * to exceed `maxFrameBytes` (a large `content-length` before any body byte is
@@ -30,47 +24,19 @@
  * so `bufferedBytes` never exceeds `maxFrameBytes` once `push()` returns
  * (unless a callback threw: then the rest of that chunk is kept as well).
  *
- * Headers are taken verbatim (STOMP 1.2: no trimming) from a UTF-8 decoding;
- * escapes are decoded per `version`, except in CONNECT and CONNECTED.
+ * The head of a frame (command, headers) is parsed by src/stomp/head.ts:
+ * headers verbatim (STOMP 1.2: no trimming) from a UTF-8 decoding, escapes
+ * decoded per `version`, except in CONNECT and CONNECTED. The limits and
+ * their defaults are in src/stomp/limits.ts.
  */
 
 import { ErrorCode, StompError, isStompError } from '../errors.js';
-import {
-  escapesHeaders,
-  type Command,
-  type Frame,
-  type Headers,
-  type StompVersion,
-} from './frame.js';
-import { unescapeHeader } from './escape.js';
+import type { Frame, Headers, StompVersion } from './frame.js';
+import { headInWindow, parseHead, parseLength, type ParsedHead } from './head.js';
+import { ParserInput } from './input.js';
+import { limitsFor, type ParserLimits } from './limits.js';
 
-export interface ParserLimits {
-  /**
-   * Bytes of one frame: command line, header lines, blank line and body
-   * (the terminating NUL, heart-beat EOLs and padding NULs are not counted).
-   */
-  maxFrameBytes: number;
-  /** Header lines in one frame (repeated headers count). */
-  maxHeaders: number;
-  /** Bytes of one header line, not counting its EOL (LF or CRLF). */
-  maxHeaderLineBytes: number;
-  /** Bytes of the command line, not counting its EOL. */
-  maxCommandBytes: number;
-  /**
-   * Stray NUL bytes in a row between frames (skipped as padding). A frame or
-   * an EOL heart-beat ends the run; EOLs are not limited (an idle client
-   * heart-beats for as long as it stays connected).
-   */
-  maxPaddingBytes: number;
-}
-
-export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = Object.freeze({
-  maxFrameBytes: 1024 * 1024,
-  maxHeaders: 64,
-  maxHeaderLineBytes: 8192,
-  maxCommandBytes: 32,
-  maxPaddingBytes: 1024 * 1024, // as much as the default maxFrameBytes
-});
+export { DEFAULT_PARSER_LIMITS, parserLimits, type ParserLimits } from './limits.js';
 
 /** Where a parser reports what it found. */
 export interface FrameSink {
@@ -94,33 +60,12 @@ export interface ParserSettings {
 
 export interface FrameParserOptions extends ParserSettings, FrameSink {}
 
-/** Limits made by parserLimits(): complete and frozen, so parsers share them as they are. */
-const RESOLVED_LIMITS = new WeakSet<Readonly<ParserLimits>>();
-
-/**
- * Complete, frozen limits (defaults for what `given` leaves out) that any
- * number of parsers can share: a connection-per-parser server resolves them
- * once instead of once per connection.
- */
-export function parserLimits(given?: Partial<ParserLimits>): Readonly<ParserLimits> {
-  const limits = resolveLimits(given);
-  RESOLVED_LIMITS.add(limits);
-  return limits;
-}
-
 const LF = 0x0a;
 const CR = 0x0d;
 const NUL = 0x00;
 
-/** Owned buffers start at least this big, so tiny chunks don't reallocate often. */
-const MIN_OWNED_BYTES = 4096;
-const EMPTY = Buffer.alloc(0);
 /** The headers field between frames: nothing from the last frame is kept alive by the parser. */
 const NO_HEADERS = Object.freeze(Object.create(null) as Headers);
-
-/** The fast path (see `fastHead`) looks for the head in the first 512 bytes, then in the first 4 KiB. */
-const FAST_HEAD_FIRST_BYTES = 512;
-const FAST_HEAD_BYTES = 4096;
 
 const enum State {
   Head,
@@ -141,21 +86,14 @@ export class FrameParser {
   private readonly sink: FrameSink;
   private versionValue: StompVersion;
 
-  /** Valid data: either a borrowed chunk or a view of `store`; `buf.length` is the end. */
-  private buf: Buffer = EMPTY;
-  /** Owned backing buffer (null while `buf` is a borrowed chunk). */
-  private store: Buffer | null = null;
-  /** Offset in `buf` of the first byte of the current frame (or of the padding before it). */
-  private start = 0;
-  /** While `buf` is owned: the chunk its frame continues in, and how much of it was taken. */
-  private tail: Buffer | null = null;
-  private tailOff = 0;
+  /** The bytes from the current frame (or the padding before it) on: `input.buf` from `input.start`. */
+  private readonly input: ParserInput;
   /** Chunks pushed from inside a callback (or left after a callback threw), in order; null when none. */
   private queue: Buffer[] | null = null;
   private queuedBytes = 0;
   private processing = false;
 
-  // Per-frame state; positions are relative to `start`.
+  // Per-frame state; positions are relative to `input.start`.
   private state = State.Head;
   private scanned = 0;
   private lineStart = 0;
@@ -163,8 +101,8 @@ export class FrameParser {
   private lines = 0;
   private headEnd = 0;
   private bodyEnd = 0;
-  private command: Command = 'SEND';
-  private headers: Headers = NO_HEADERS;
+  /** The current frame's command and headers, once its head is parsed. */
+  private readonly head: ParsedHead = { command: 'SEND', headers: NO_HEADERS };
   /** NULs in the current run between frames (see maxPaddingBytes). */
   private padding = 0;
 
@@ -177,8 +115,8 @@ export class FrameParser {
   constructor(opts: FrameParserOptions);
   constructor(settings: ParserSettings, sink: FrameSink);
   constructor(settings: ParserSettings | FrameParserOptions, sink: FrameSink = settings as FrameParserOptions) {
-    const given = settings.limits;
-    this.limits = given !== undefined && RESOLVED_LIMITS.has(given as Readonly<ParserLimits>) ? (given as Readonly<ParserLimits>) : resolveLimits(given);
+    this.limits = limitsFor(settings.limits);
+    this.input = new ParserInput(this.limits.maxFrameBytes);
     this.sink = sink;
     this.versionValue = settings.version ?? '1.2';
   }
@@ -195,7 +133,7 @@ export class FrameParser {
 
   /** Bytes received but not yet part of an emitted frame or heart-beat, nor skipped. */
   get bufferedBytes(): number {
-    return this.liveBytes + (this.tail === null ? 0 : this.tail.length - this.tailOff) + this.queuedBytes;
+    return this.input.bufferedBytes + this.queuedBytes;
   }
 
   /** True once an error was reported; push() is then a no-op. */
@@ -229,7 +167,8 @@ export class FrameParser {
       while (this.queue !== null && !this.failed) this.feed(this.dequeue());
     } finally {
       this.processing = false;
-      this.settle();
+      if (this.failed) this.release();
+      else this.input.settle(this.frameBytes);
     }
   }
 
@@ -245,13 +184,7 @@ export class FrameParser {
   // --- main loop -----------------------------------------------------------
 
   private feed(chunk: Buffer): void {
-    if (this.liveBytes === 0) {
-      this.borrow(chunk);
-    } else {
-      if (this.store === null) this.own(); // the unfinished frame was in a borrowed chunk
-      this.tail = chunk;
-      this.tailOff = 0;
-    }
+    this.input.add(chunk, this.frameBytes);
     this.drain();
   }
 
@@ -259,15 +192,14 @@ export class FrameParser {
     for (;;) {
       const progressed =
         this.state === State.Head ? this.scanHead() : this.state === State.BodyByLength ? this.takeSizedBody() : this.scanToNul();
-      if (progressed) this.leaveOwned();
-      else if (this.failed || !this.pull()) return;
+      if (progressed) this.input.leaveOwned();
+      else if (this.failed || !this.input.pull(this.frameBytes, this.state === State.Head ? LF : NUL)) return;
     }
   }
 
   /** Scan lines up to the blank line ending the head. True when it made progress. */
   private scanHead(): boolean {
-    const buf = this.buf;
-    const base = this.start;
+    const { buf, start: base } = this.input;
     if (this.scanned === 0 && base < buf.length) {
       const first = buf[base];
       if (first === LF || first === NUL || first === CR) {
@@ -327,7 +259,7 @@ export class FrameParser {
 
   /** A heart-beat whose EOL was split across chunks (CR, then LF): `bytes` long. */
   private heartbeat(bytes: number): Line {
-    this.start += bytes;
+    this.input.start += bytes;
     this.resetFrame();
     this.sink.onHeartbeat?.(1);
     return Line.Done;
@@ -337,13 +269,13 @@ export class FrameParser {
    * At a frame start: skip the run of EOLs (STOMP 1.2: EOLs between frames
    * are heart-beats) and stray NULs there in one pass, and report the EOLs in
    * one onHeartbeat call. Null when the first byte is neither (a CR whose LF
-   * is not in `buf` yet is left to the head scanner, which waits for the LF).
-   * A NUL past `maxPaddingBytes` in a row stops the pass; the next one fails,
-   * after the EOLs before it were reported, as they would be byte by byte.
+   * is not in the input yet is left to the head scanner, which waits for the
+   * LF). A NUL past `maxPaddingBytes` in a row stops the pass; the next one
+   * fails, after the EOLs before it were reported, as they would be byte by
+   * byte.
    */
   private skipPadding(): boolean | null {
-    const buf = this.buf;
-    const from = this.start;
+    const { buf, start: from } = this.input;
     const end = buf.length;
     const max = this.limits.maxPaddingBytes;
     let nuls = this.padding;
@@ -366,75 +298,49 @@ export class FrameParser {
     if (pos === from) {
       return buf[pos] === NUL ? this.fail(ErrorCode.PADDING_TOO_LONG, `more than ${max} NUL bytes between frames`) : null;
     }
-    this.start = pos; // consumed before the callback, which may throw or push
+    this.input.start = pos; // consumed before the callback, which may throw or push
     this.padding = nuls;
     if (beats > 0) this.sink.onHeartbeat?.(beats);
     return true;
   }
 
   /**
-   * Fast path for a head wholly inside the first bytes of `buf`: decode a
-   * window once and walk its lines with string searches instead of a byte
-   * scan per line. Offsets in the string must be byte offsets (so limits are
-   * exact): an all-ASCII window decoded as UTF-8 has them; otherwise the head
-   * is located in a latin1 decoding (one char per byte) and decoded again as
-   * UTF-8. Returns null when the head is not complete in the window or is
-   * over a limit; the byte scanner then handles (or reports) it.
+   * The fast path (see headInWindow): null when the head is not complete in
+   * the first bytes of the input or is over a limit; the byte scanner then
+   * handles (or reports) it.
    */
   private fastHead(): boolean | null {
-    const avail = this.buf.length - this.start;
-    // a small window first, so the body of a small frame is not decoded with its head
-    const first = Math.min(avail, FAST_HEAD_FIRST_BYTES);
-    const done = this.fastHeadIn(first);
-    if (done !== null || first === avail) return done;
-    return this.fastHeadIn(Math.min(avail, FAST_HEAD_BYTES));
-  }
-
-  private fastHeadIn(size: number): boolean | null {
-    const buf = this.buf;
-    const base = this.start;
-    // Decoded as UTF-8, a window of single-byte characters (ASCII) keeps byte
-    // offsets: parse it in one walk that also checks the limits. Anything
-    // unusual (and any other window) takes the exact two-step route below.
-    let s = buf.toString('utf8', base, base + size);
-    const single = s.length === size;
-    if (single) {
-      const headEnd = this.tryParseHead(s);
-      if (headEnd !== -1) return this.afterHead(headEnd) === Line.Done;
-    } else {
-      s = buf.toString('latin1', base, base + size);
-    }
-    const headEnd = findHeadEnd(s, this.limits);
-    if (headEnd === -1) return null;
-    const head = single ? s.slice(0, headEnd) : buf.toString('utf8', base, base + headEnd);
-    return this.endHead(headEnd, head) === Line.Done;
-  }
-
-  /** parseHead() within the limits, or -1 (head incomplete, over a limit, or invalid). */
-  private tryParseHead(s: string): number {
+    let headEnd: number;
     try {
-      return this.parseHead(s, this.limits);
-    } catch {
-      return -1; // invalid: reported by the exact route, once the head is complete and within limits
+      headEnd = headInWindow(this.input.buf, this.input.start, this.versionValue, this.limits, this.head);
+    } catch (err) {
+      return this.badHead(err) === Line.Done;
     }
+    return headEnd === -1 ? null : this.afterHead(headEnd) === Line.Done;
   }
 
   /** The head (`headEnd` bytes) is complete: parse it, then set up the body. */
-  private endHead(headEnd: number, head?: string): Line {
+  private endHead(headEnd: number): Line {
     try {
-      this.parseHead(head ?? this.buf.toString('utf8', this.start, this.start + headEnd), null);
+      const { buf, start } = this.input;
+      parseHead(buf.toString('utf8', start, start + headEnd), this.versionValue, null, this.head);
     } catch (err) {
-      /* c8 ignore next */
-      if (!isStompError(err)) throw err; // only StompErrors are thrown in there
-      return this.failLine(err.code, err.detail);
+      return this.badHead(err);
     }
     return this.afterHead(headEnd);
+  }
+
+  /** Report the StompError that parseHead() threw for an invalid head. */
+  private badHead(err: unknown): Line {
+    /* c8 ignore next */
+    if (!isStompError(err)) throw err; // only StompErrors are thrown in there
+    return this.failLine(err.code, err.detail);
   }
 
   private afterHead(headEnd: number): Line {
     this.headEnd = headEnd;
     this.scanned = headEnd;
-    const cl = this.headers['content-length'];
+    const cl = this.head.headers['content-length'];
     if (cl === undefined) {
       this.state = State.BodyToNul; // STOMP 1.2: without content-length the body ends at the first NUL
       return Line.Done;
@@ -445,63 +351,25 @@ export class FrameParser {
     if (bodyEnd > this.limits.maxFrameBytes) return this.failLine(ErrorCode.FRAME_TOO_LARGE, `content-length ${cl}`);
     this.bodyEnd = bodyEnd;
     this.state = State.BodyByLength; // STOMP 1.2: content-length octets, which may include NULs
-    this.reserve(bodyEnd + 1);
+    this.input.reserve(bodyEnd + 1);
     return Line.Done;
-  }
-
-  /**
-   * Set command and headers from `s`, which starts with a decoded head (LF,
-   * CR and ':' are ASCII, so they keep their meaning in a UTF-8 decoding).
-   * Returns the head's length through its blank line, or -1 when `s` holds no
-   * complete head or, given `limits`, the head is over one of them. Throws a
-   * StompError for an unknown command, a malformed header or a bad escape.
-   */
-  private parseHead(s: string, limits: Readonly<ParserLimits> | null): number {
-    let eol = s.indexOf('\n');
-    if (eol === -1 || (limits !== null && lineLength(s, 0, eol) > limits.maxCommandBytes)) return -1;
-    const command = parseCommand(s, eol);
-    const version = this.versionValue;
-    const escaped = escapesHeaders(command, version) && s.includes('\\');
-    const headers = Object.create(null) as Headers;
-    let count = 0;
-    for (let from = eol + 1; ; from = eol + 1) {
-      eol = s.indexOf('\n', from);
-      if (eol === -1) return -1;
-      const to = eol > from && s.charCodeAt(eol - 1) === CR ? eol - 1 : eol; // STOMP 1.2: EOL is LF or CRLF
-      if (to === from) break; // the blank line
-      if (limits !== null && (to - from > limits.maxHeaderLineBytes || ++count > limits.maxHeaders)) return -1;
-      const colon = s.indexOf(':', from);
-      // STOMP 1.2: header = name ":" value, with a non-empty name
-      if (colon === -1 || colon >= to || colon === from) throw new StompError(ErrorCode.MALFORMED_HEADER, JSON.stringify(s.slice(from, to)));
-      let name = knownName(s, from, colon);
-      let value = s.slice(colon + 1, to);
-      if (escaped) {
-        name = unescapeHeader(name, version);
-        value = unescapeHeader(value, version);
-      }
-      // STOMP 1.2: if a header is repeated, only the first entry is used
-      if (headers[name] === undefined) headers[name] = value;
-    }
-    if (limits !== null && eol + 1 > limits.maxFrameBytes) return -1;
-    this.command = command;
-    this.headers = headers;
-    return eol + 1;
   }
 
   /** Body of known length: wait for it plus its NUL. */
   private takeSizedBody(): boolean {
-    const nulAt = this.start + this.bodyEnd;
-    if (nulAt >= this.buf.length) return false;
+    const { buf, start } = this.input;
+    const nulAt = start + this.bodyEnd;
+    if (nulAt >= buf.length) return false;
     // STOMP 1.2: the body is followed by a NUL octet
-    if (this.buf[nulAt] !== NUL) return this.fail(ErrorCode.MISSING_NULL, `byte ${this.buf[nulAt]} after content-length body`);
+    if (buf[nulAt] !== NUL) return this.fail(ErrorCode.MISSING_NULL, `byte ${buf[nulAt]} after content-length body`);
     return this.emit(this.bodyEnd);
   }
 
   /** Body without content-length: up to the first NUL. */
   private scanToNul(): boolean {
-    const base = this.start;
-    const nul = this.buf.indexOf(NUL, base + this.scanned);
-    const end = nul === -1 ? this.buf.length - base : nul - base;
+    const { buf, start: base } = this.input;
+    const nul = buf.indexOf(NUL, base + this.scanned);
+    const end = nul === -1 ? buf.length - base : nul - base;
     if (end > this.limits.maxFrameBytes) return this.fail(ErrorCode.FRAME_TOO_LARGE, 'body too large');
     if (nul === -1) {
       this.scanned = end;
@@ -512,132 +380,28 @@ export class FrameParser {
 
   /** Consume the frame (body ends at frame-relative `bodyEnd`, NUL follows), then report it. */
   private emit(bodyEnd: number): boolean {
-    const base = this.start;
+    const input = this.input;
+    const base = input.start;
     const frame: Frame = {
-      command: this.command,
-      headers: this.headers,
-      body: this.buf.subarray(base + this.headEnd, base + bodyEnd),
+      command: this.head.command,
+      headers: this.head.headers,
+      body: input.buf.subarray(base + this.headEnd, base + bodyEnd),
     };
-    this.start = base + bodyEnd + 1;
+    input.start = base + bodyEnd + 1;
     this.resetFrame();
     this.sink.onFrame(frame);
     return true;
   }
 
-  // --- buffers -------------------------------------------------------------
+  // --- frame state ---------------------------------------------------------
 
-  private get liveBytes(): number {
-    return this.buf.length - this.start;
-  }
-
-  private borrow(chunk: Buffer): void {
-    this.buf = chunk;
-    this.store = null;
-    this.start = 0;
-    this.tail = null;
-  }
-
-  /**
-   * Copy from `tail` into the owned buffer what the unfinished frame needs
-   * next: one header line, the rest of a sized body, or up to a NUL — never
-   * more than would take the frame past `maxFrameBytes` (+1 so the excess is
-   * seen). False when the tail is used up.
-   */
-  private pull(): boolean {
-    const tail = this.tail;
-    if (tail === null) return false;
-    const from = this.tailOff;
-    let to: number;
-    if (this.state === State.BodyByLength) {
-      to = from + this.bodyEnd + 1 - this.liveBytes;
-    } else {
-      const at = tail.indexOf(this.state === State.Head ? LF : NUL, from);
-      to = at === -1 ? tail.length : at + 1;
-    }
-    // live <= maxFrameBytes here (the steps fail beyond it), so this always takes at least one byte
-    to = Math.min(to, tail.length, from + this.limits.maxFrameBytes + 1 - this.liveBytes);
-    this.appendOwned(tail, from, to);
-    if (to === tail.length) this.tail = null;
-    else this.tailOff = to;
-    return true;
-  }
-
-  /** After a frame or heart-beat: once the owned bytes are used up, work inside the tail chunk again. */
-  private leaveOwned(): void {
-    if (this.tail !== null && this.liveBytes === 0) {
-      const { tail, tailOff } = this;
-      this.borrow(tail);
-      this.start = tailOff;
-    }
-  }
-
-  private appendOwned(src: Buffer, from: number, to: number): void {
-    const at = this.ensureOwned(this.liveBytes + (to - from));
-    src.copy(this.store as Buffer, at, from, to);
-    this.buf = (this.store as Buffer).subarray(0, at + (to - from));
-  }
-
-  /**
-   * Make `store` hold the live bytes with room for `total` live bytes in all;
-   * returns the offset in `store` where new bytes go.
-   */
-  private ensureOwned(total: number, exact = false): number {
-    const live = this.liveBytes;
-    const store = this.store;
-    if (store !== null && this.start + total <= store.length) return this.buf.length;
-    // grow geometrically (amortized linear copying), but never far past one maximal frame
-    const cap = exact ? total : Math.max(total, Math.min(2 * total, this.limits.maxFrameBytes + 1), MIN_OWNED_BYTES);
-    const next = Buffer.allocUnsafeSlow(cap);
-    this.buf.copy(next, 0, this.start);
-    this.store = next;
-    this.buf = next.subarray(0, live);
-    this.start = 0;
-    return live;
-  }
-
-  /** Once content-length is known, size the owned buffer for the whole frame. */
-  private reserve(frameBytes: number): void {
-    if (this.store !== null) this.ensureOwned(frameBytes, true);
-  }
-
-  /**
-   * When push() returns: keep what is still needed in the owned buffer (the
-   * unfinished frame of a borrowed chunk; the rest of a tail left by a
-   * callback that threw) and shrink an owned buffer whose consumed prefix
-   * outweighs its live bytes.
-   */
-  private settle(): void {
-    if (this.state === State.Dead) {
-      this.release();
-      return;
-    }
-    const tail = this.tail;
-    if (tail !== null) {
-      this.tail = null;
-      this.appendOwned(tail, this.tailOff, tail.length);
-    }
-    const live = this.liveBytes;
-    if (live === 0) {
-      this.buf = EMPTY;
-      this.store = null;
-      this.start = 0;
-    } else if (this.store === null || this.start > live) {
-      this.own();
-    }
-  }
-
-  /** Move the live bytes into a new owned buffer (sized for the whole frame when its length is known). */
-  private own(): void {
-    const sized = this.state === State.BodyByLength;
-    this.store = null;
-    this.ensureOwned(sized ? Math.max(this.bodyEnd + 1, this.liveBytes) : this.liveBytes, sized);
+  /** The whole frame's length once its content-length is known (through its NUL), else 0. */
+  private get frameBytes(): number {
+    return this.state === State.BodyByLength ? this.bodyEnd + 1 : 0;
   }
 
   private release(): void {
-    this.buf = EMPTY;
-    this.store = null;
-    this.start = 0;
-    this.tail = null;
+    this.input.release();
     this.queue = null;
     this.queuedBytes = 0;
   }
@@ -649,7 +413,7 @@ export class FrameParser {
     this.lines = 0;
     this.headEnd = 0;
     this.bodyEnd = 0;
-    this.headers = NO_HEADERS;
+    this.head.headers = NO_HEADERS;
     this.padding = 0;
   }
 
@@ -668,104 +432,3 @@ export class FrameParser {
   }
 }
 
-function parseCommand(head: string, eol: number): Command {
-  const s = head.slice(0, head.charCodeAt(eol - 1) === CR ? eol - 1 : eol); // STOMP 1.2: EOL may be CRLF
-  const command = knownCommand(s);
-  if (command === undefined) throw new StompError(ErrorCode.UNKNOWN_COMMAND, JSON.stringify(s));
-  return command;
-}
-
-/**
- * The command constant equal to `s` (client and server commands, so test
- * clients can parse too). A switch of string compares is cheaper than
- * hashing the fresh string, and frames then share the constant.
- */
-function knownCommand(s: string): Command | undefined {
-  switch (s) {
-    case 'MESSAGE': return 'MESSAGE';
-    case 'SEND': return 'SEND';
-    case 'ACK': return 'ACK';
-    case 'NACK': return 'NACK';
-    case 'SUBSCRIBE': return 'SUBSCRIBE';
-    case 'UNSUBSCRIBE': return 'UNSUBSCRIBE';
-    case 'RECEIPT': return 'RECEIPT';
-    case 'CONNECT': return 'CONNECT';
-    case 'STOMP': return 'STOMP';
-    case 'CONNECTED': return 'CONNECTED';
-    case 'BEGIN': return 'BEGIN';
-    case 'COMMIT': return 'COMMIT';
-    case 'ABORT': return 'ABORT';
-    case 'DISCONNECT': return 'DISCONNECT';
-    case 'ERROR': return 'ERROR';
-    default: return undefined;
-  }
-}
-
-/**
- * End of the head (offset after its blank line) in a latin1 string, or -1
- * when it is not complete or a line or header count is over its limit.
- */
-function findHeadEnd(s: string, limits: Readonly<ParserLimits>): number {
-  let eol = s.indexOf('\n');
-  if (eol === -1 || lineLength(s, 0, eol) > limits.maxCommandBytes) return -1;
-  let headers = 0;
-  let from = eol + 1;
-  while ((eol = s.indexOf('\n', from)) !== -1) {
-    const len = lineLength(s, from, eol);
-    if (len === 0) return eol + 1 > limits.maxFrameBytes ? -1 : eol + 1;
-    if (len > limits.maxHeaderLineBytes || ++headers > limits.maxHeaders) return -1;
-    from = eol + 1;
-  }
-  return -1;
-}
-
-/** Length of the line [from, eol) without the CR of a CRLF. */
-function lineLength(s: string, from: number, eol: number): number {
-  return eol > from && s.charCodeAt(eol - 1) === CR ? eol - 1 - from : eol - from;
-}
-
-/** STOMP 1.2: content-length is a byte count, a non-negative decimal integer; -1 if invalid. */
-function parseLength(s: string): number {
-  if (s.length === 0 || s.length > 15) return s.length > 15 && /^[0-9]+$/.test(s) ? Infinity : -1;
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
-
-/**
- * The header name in `head` [from, to), as a constant for the standard
- * STOMP headers: a keyed store with a fresh string has to look the string up
- * in V8's string table first, a constant is already there.
- */
-function knownName(head: string, from: number, to: number): string {
-  const name = head.slice(from, to);
-  switch (name) {
-    case 'destination': return 'destination';
-    case 'subscription': return 'subscription';
-    case 'message-id': return 'message-id';
-    case 'content-type': return 'content-type';
-    case 'content-length': return 'content-length';
-    case 'id': return 'id';
-    case 'ack': return 'ack';
-    case 'receipt': return 'receipt';
-    case 'receipt-id': return 'receipt-id';
-    case 'transaction': return 'transaction';
-    case 'message': return 'message';
-    default: return name;
-  }
-}
-
-function resolveLimits(given: Partial<ParserLimits> | undefined): Readonly<ParserLimits> {
-  const limits: ParserLimits = { ...DEFAULT_PARSER_LIMITS };
-  for (const key of Object.keys(limits) as (keyof ParserLimits)[]) {
-    const v = given?.[key];
-    if (v === undefined) continue;
-    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`parser limit ${key} must be a positive integer, got ${String(v)}`);
-    limits[key] = v;
-  }
-  return Object.freeze(limits);
-}
