@@ -40,13 +40,23 @@ trap 'rm -rf "$logs"; KAFKA_STOP_FAST=1 scripts/kafka/stop.sh "${KAFKA_STATE_FIL
 set +e
 npx tap --exclude 'spec/hostile/**' 2>&1 | tee "$logs/main"
 main_rc=${PIPESTATUS[0]}
+cp .tap/report/coverage-summary.json "$logs/coverage.json" 2>/dev/null || true
 npx tap --jobs=1 --disable-coverage 'spec/hostile/*.test.ts' 2>&1 | tee "$logs/hostile"
 hostile_rc=${PIPESTATUS[0]}
 set -e
+# Line coverage of src/ by the parallel suite must not fall below the floor
+# (what the suite met when it was set, rounded down).
+COVERAGE_FLOOR="${COVERAGE_FLOOR:-0}"
 node -e '
   const fs = require("node:fs");
+  const [floor, coverage, ...logs] = process.argv.slice(1);
   const sum = { total: 0, pass: 0, fail: 0, skip: 0 };
-  for (const f of process.argv.slice(1)) {
+  let cov = null;
+  try { cov = JSON.parse(fs.readFileSync(coverage, "utf8")).total.lines.pct; } catch {}
+  if (cov === null) { console.log("# coverage: no report"); sum.fail++; }
+  else if (cov < Number(floor)) { console.log("# coverage " + cov + "% of lines is below the floor of " + floor + "%"); sum.fail++; }
+  else console.log("# coverage " + cov + "% of lines (floor " + floor + "%)");
+  for (const f of logs) {
     const line = fs.readFileSync(f, "utf8").split("\n").filter((l) => /^# \{ total: \d+/.test(l)).pop();
     if (!line) { sum.fail++; continue; }
     for (const k of Object.keys(sum)) sum[k] += Number((new RegExp(k + ": (\\d+)").exec(line) || [0, 0])[1]);
@@ -56,5 +66,5 @@ node -e '
   if (sum.skip) parts.push("skip: " + sum.skip);
   console.log("# all tests (parallel suite + spec/hostile alone)");
   console.log("# { " + parts.join(", ") + " }");
-' "$logs/main" "$logs/hostile"
-[ "$main_rc" -eq 0 ] && [ "$hostile_rc" -eq 0 ]
+' "$COVERAGE_FLOOR" "$logs/coverage.json" "$logs/main" "$logs/hostile" | tee "$logs/summary"
+[ "$main_rc" -eq 0 ] && [ "$hostile_rc" -eq 0 ] && ! grep -q "^# coverage.*below\|^# coverage: no report" "$logs/summary"

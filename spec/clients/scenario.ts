@@ -1,5 +1,5 @@
 /**
- * The client-matrix scenario, shared by every client library (issue 5 item 2):
+ * The client-matrix scenario, shared by every client library:
  * connect → user destination → topic → receipt → error frame on a bad frame.
  *
  * A library is plugged in through a small adapter (`ScenarioClient`, see

@@ -1,5 +1,5 @@
 /**
- * Fault injection for issue 4's tests: a Redis that can be killed and
+ * Fault injection for the fault tests (spec/fault): a Redis that can be killed and
  * restarted on the same port (append-only file, fsync always: the way an
  * inbox store must run in production), a dedicated Kafka broker that can be
  * paused (SIGSTOP) and resumed, and a fleet of reconnecting @stomp/stompjs

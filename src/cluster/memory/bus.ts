@@ -90,8 +90,9 @@ export class MemoryBus implements Bus {
   async drainNode(nodeId: string, handler: EnvelopeHandler): Promise<number> {
     const t = this.hub.topics.get(nodeId);
     if (!t) return 0;
+    // The dead consumer's pump stops at its next message (it checks t.consumer); what is
+    // pending is handed over here, in order.
     t.consumer = null;
-    // Wait for an in-flight pump of the dead consumer to stop.
     let n = 0;
     while (t.pending.length > 0) {
       const env = t.pending.shift()!;
