@@ -34,14 +34,15 @@
 //       [--kafka-stats]   (librdkafka statistics of both nodes' clients: requests, batch sizes)
 //       [--producer k=v,...] [--consumer k=v,...]   (librdkafka settings over KafkaBus's defaults, both nodes)
 //       [--redis k=v,...]   (ioredis options of the registry client, e.g. enableAutoPipelining=true)
-import { execFileSync, execSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnRole } from './lib/ipc.js';
+import { buildPrevious } from './lib/previous.js';
 import { NoiseMeter, arg, latencyHistogram, log, printSummary, round, sleep, summarize } from './lib/util.js';
 
 const USERS = 100;
@@ -537,26 +538,6 @@ async function runClientScenario(nodes, services, { label = 'client' } = {}) {
 // ---------------------------------------------------------------------------
 
 /** Build `ref` once into $TMPDIR (cached by commit) with this checkout's node_modules; its dist/ path, or null with a reason. */
-function buildPrevious(ref) {
-  let sha;
-  try {
-    sha = execFileSync('git', ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd: ROOT }).toString().trim();
-  } catch {
-    return { sha: null, dist: null, reason: `git does not know ${ref} here (a shallow clone?)` };
-  }
-  const dir = path.join(os.tmpdir(), `stomp-cluster-build-${sha.slice(0, 12)}`);
-  const dist = path.join(dir, 'dist');
-  if (!existsSync(path.join(dist, 'index.js'))) {
-    log(`building ${ref} (${sha.slice(0, 12)}) into ${dir}`);
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    execSync(`git archive ${sha} src tsconfig.json package.json | tar -x -C ${JSON.stringify(dir)}`, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-    symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-    execFileSync(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
-  }
-  return { sha, dist: `${dist}${path.sep}`, reason: null };
-}
-
 /** Spawn and start node processes B then A (from `dist`, or this checkout's dist/ when null). */
 async function startNodes(label, nodePrefix, dist) {
   const nodes = {};

@@ -11,9 +11,12 @@
 // server's event loop (on a 2-core machine each gets a core). Each server
 // kind gets fresh processes.
 //
-//   node bench/local-delivery.js [--n 200000] [--rate 10000] [--seconds 5] [--only stomp|ws] [--rounds 1] [--prof DIR]
+//   node bench/local-delivery.js [--n 200000] [--rate 10000] [--seconds 5] [--only stomp|ws|prev] [--rounds 1] [--prof DIR] [--previous GIT-REF]
+//   --previous REF: also measure an earlier version of the broker (built from git
+//   into a temp directory, kept for later runs) in the same run, as kind "prev".
 import { fileURLToPath } from 'node:url';
 import { spawnRole } from './lib/ipc.js';
+import { buildPrevious } from './lib/previous.js';
 import { NoiseMeter, arg, deadline, log, printSummary, round } from './lib/util.js';
 
 const USERS = 100;
@@ -29,26 +32,32 @@ const ONLY = arg('only', null);
 const ROUNDS = Number(arg('rounds', 1));
 // --prof DIR: write a V8 CPU profile of each server process into DIR (node --cpu-prof).
 const PROF = arg('prof', null);
+const PREVIOUS = arg('previous', null);
+const previous = PREVIOUS ? buildPrevious(PREVIOUS) : null;
+if (previous?.reason) log(`--previous ${PREVIOUS}: skipped, ${previous.reason}`);
 const TARGET_RATIO = 0.6;
 const TARGET_P99_MS = 2;
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
-deadline(60_000 + ROUNDS * 120_000, 'local-delivery');
+deadline(60_000 + ROUNDS * (previous?.dist ? 180_000 : 120_000), 'local-delivery');
 
 async function runKind(kind) {
   const users = Array.from({ length: USERS }, (_, i) => `u${i}`);
   const noise = new NoiseMeter();
   const execArgv = PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, `--cpu-prof-name=${kind}-server.cpuprofile`] : [];
-  const server = spawnRole(here('./lib/server-role.js'), { execArgv, name: `${kind} server` });
+  // "prev": the earlier version's broker (its dist/), driven exactly as "stomp".
+  const protocol = kind === 'prev' ? 'stomp' : kind;
+  const env = kind === 'prev' ? { BENCH_DIST: `${previous.dist}index.js` } : undefined;
+  const server = spawnRole(here('./lib/server-role.js'), { execArgv, name: `${kind} server`, env });
   const clients = spawnRole(here('./lib/client-role.js'), { name: `${kind} clients` });
   // Progress from the clients is the publisher's flow-control window.
   clients.onEvent((m) => {
     if (m?.type === 'progress') server.send({ type: 'ack', phase: m.phase, received: m.received });
   });
   try {
-    const { port } = await server.call('start', { kind });
+    const { port } = await server.call('start', { kind: protocol });
     await server.call('setUsers', { users });
-    const conn = await clients.call('connect', { kind, port, users, subscribe: true, concurrency: 20 });
+    const conn = await clients.call('connect', { kind: protocol, port, users, subscribe: true, concurrency: 20 });
     if (conn.open !== USERS) throw new Error(`only ${conn.open} of ${USERS} sessions opened`);
     await clients.call('progress', { every: ACK_EVERY });
 
@@ -118,10 +127,11 @@ async function runKind(kind) {
   }
 }
 
-const results = { ws: [], stomp: [] };
+const results = { ws: [], stomp: [], prev: [] };
+const kinds = previous?.dist ? ['ws', 'stomp', 'prev'] : ['ws', 'stomp'];
 for (let r = 0; r < ROUNDS; r++) {
-  // Alternate the order so drift on a shared machine hits both alike.
-  const order = r % 2 === 0 ? ['ws', 'stomp'] : ['stomp', 'ws'];
+  // Alternate the order so drift on a shared machine hits every kind alike.
+  const order = r % 2 === 0 ? kinds : [...kinds].reverse();
   for (const kind of order) {
     if (ONLY && ONLY !== kind) continue;
     results[kind].push(await runKind(kind));
@@ -157,7 +167,19 @@ if (results.stomp.length && results.ws.length) {
     row('flat-out bound from CPU time per message (estimate)', 'msg/s', (x) => x.flatout.cpuBoundMsgPerSec),
   );
 }
-const all = [...results.ws, ...results.stomp];
+if (results.stomp.length && results.prev.length) {
+  const vsPrev = (metric, unit, f) => {
+    const value = round(med('stomp', f), 3);
+    const baseline = round(med('prev', f), 3);
+    return { metric: `${metric} vs previous version ${previous.sha.slice(0, 7)}`, value, baseline, unit, ratio: round(value / baseline, 2) };
+  };
+  rows.push(
+    vsPrev('flat-out delivery', 'msg/s', (x) => x.flatout.msgPerSec),
+    vsPrev(`latency p99 at ${RATE} msg/s`, 'ms', (x) => x.paced.latencyMs.p99),
+    vsPrev('server CPU per message (flat-out)', 'µs', (x) => x.flatout.serverCpuUsPerMsg),
+  );
+}
+const all = [...results.ws, ...results.stomp, ...results.prev];
 printSummary({
   bench: 'local-delivery',
   noise: { otherCores: Math.max(0, ...all.map((r) => r.noise.otherCores ?? 0)) },
@@ -165,5 +187,6 @@ printSummary({
   title: `Local delivery: 100 subscribers on /user/queue/bench, ${N} × 128 B flat-out, ${RATE} msg/s paced for ${SECONDS} s; baseline bare ws${ROUNDS > 1 ? `; medians of ${ROUNDS} rounds` : ''}`,
   publisher: 'server-side broker.sendToUser() in the server process (baseline: Map lookup + ws.send)',
   rows,
+  previous: previous ? { ref: PREVIOUS, sha: previous.sha, skipped: previous.reason } : null,
   details: results,
 });

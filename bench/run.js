@@ -13,12 +13,13 @@ import { cpuSince, machine, machineBusyMs, round } from './lib/util.js';
 
 const BENCHES = ['codec', 'local-delivery', 'idle-memory', 'connects', 'cross-node'];
 /**
- * The cross-node benchmark also measures this earlier version in the same run:
- * cf0a35f is the last commit before the cross-node batching work (one Kafka
- * message and one registry look-up per envelope).
+ * local-delivery and cross-node also measure an earlier version in the same run
+ * (built from git): BENCH_PREVIOUS, by default 9f7d84a, the version before
+ * the hostile-client limits and the architecture rework.
  */
-const ARGS = { 'cross-node': ['--previous', 'cf0a35f'] };
-const TIMEOUTS_MS = { 'cross-node': 360_000 };
+const PREVIOUS = process.env.BENCH_PREVIOUS ?? '9f7d84a';
+const ARGS = { 'cross-node': ['--previous', PREVIOUS], 'local-delivery': ['--previous', PREVIOUS] };
+const TIMEOUTS_MS = { 'cross-node': 360_000, 'local-delivery': 300_000 };
 const TIMEOUT_MS = 180_000;
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 // `node bench/run.js cross-node -- --rounds 3`: arguments after `--` go to every selected benchmark.
