@@ -92,7 +92,7 @@ export interface ClusterOptions {
   /** Max times one envelope is forwarded between nodes before it goes to the inbox. */
   maxHops: number;
   /**
-   * Features this node announces to the others (src/broker/features.ts); unset =
+   * Features this node announces to the others (src/cluster/features.ts); unset =
    * all this version has. Only for tests that play an older node (NODE_FEATURES).
    */
   features?: string[];

@@ -21,7 +21,7 @@ import { originPolicy } from './transport/origin.js';
 import { ConnectionCap } from './transport/connection-cap.js';
 import { admitUpgrade, refuseUpgrade, requestPath, type UpgradeChecks, type UpgradeHandler } from './transport/upgrade.js';
 
-/** What /health and /ready report. Broker satisfies it structurally. */
+/** What /health and /ready report (NodeHost, src/node.ts, satisfies it structurally). */
 export interface NodeStatus {
   readonly nodeId: string;
   /** Open sessions on this node. */

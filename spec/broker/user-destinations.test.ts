@@ -197,3 +197,29 @@ t.test('client SEND to /user/{name}/chat; allowClientSendToUser:false refuses cl
   await locked.broker.sendToUser('bob', '/queue/x', 'server code still can');
   t.equal(text(await b2.next('MESSAGE')), 'server code still can');
 });
+
+t.test('client acks: a message is written ahead to the inbox once delivered, and only then (a repeat writes nothing)', async (t) => {
+  const core = await startCore(t);
+  const alice = await core.user('alice');
+  await alice.subscribe('q', '/user/queue/x', { ack: 'client-individual' });
+  const env = {
+    kind: 'user' as const,
+    user: 'alice',
+    id: 'env-1',
+    destination: '/queue/x',
+    headers: {},
+    body: Buffer.from('once'),
+    hops: 0,
+    origin: 'elsewhere',
+    ts: Date.now(),
+  };
+  // The same envelope twice, as an at-least-once bus may hand it over.
+  await core.broker.dispatcher.receive(env);
+  await core.broker.dispatcher.receive({ ...env });
+  const m = await alice.next('MESSAGE');
+  t.equal(m.body.toString(), 'once');
+  t.equal((await core.broker.presence('alice')).inbox, 1, 'one write-ahead copy, not one per offer');
+  await alice.withReceipt({ command: 'ACK', headers: { id: m.headers['ack']! } });
+  t.equal((await core.broker.presence('alice')).inbox, 0, 'removed by the ACK');
+  t.equal(alice.frames.filter((f) => f.command === 'MESSAGE').length, 0, 'no second MESSAGE');
+});

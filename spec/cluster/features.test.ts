@@ -1,5 +1,5 @@
 /**
- * Node features (src/broker/features.ts): what every alive node can do decides
+ * Node features (src/cluster/features.ts): what every alive node can do decides
  * what the others may use (envelope batches, the registry look-up cache).
  */
 import t from 'tap';

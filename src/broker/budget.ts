@@ -1,7 +1,8 @@
 /**
  * The node's budget for what it holds on behalf of consumers that are not
- * there yet: queue backlogs, memory inboxes (single node), frames in open
- * transactions, and messages delivered but not yet acknowledged. The number
+ * there yet: queue backlogs, memory inboxes (single node) and frames in open
+ * transactions (a message that waited stays charged until it is delivered or,
+ * in a client ack mode, acknowledged). The number
  * of queues, users and sessions is up to clients, so per-queue and per-inbox
  * caps alone bound nothing; this does:
  *

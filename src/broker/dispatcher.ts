@@ -185,7 +185,7 @@ export class Dispatcher {
         n++;
         continue;
       }
-      if (sub.session.deliver(sub, this.delivery(sub, route, env, undefined, waits))) {
+      if (this.offer(sub, route, env, waits)) {
         n++;
         if (flush) this.unsettled.set(sub.session.conn, ++this.writeNo);
       }
@@ -194,7 +194,7 @@ export class Dispatcher {
     return n;
   }
 
-  private delivery(sub: Subscription, route: UserRoute, env: UserEnvelope, replayEntry?: { onAck: () => void }, pending?: Array<Promise<void>>): Delivery {
+  private delivery(sub: Subscription, route: UserRoute, env: UserEnvelope, replayEntry?: { onAck: () => void }): Delivery {
     const destination = route.pattern ? route.userPrefix + env.destination : sub.destination;
     const headers = replayEntry ? { ...env.headers, [REPLAY_HEADER]: 'true' } : env.headers;
     // A repeat of the same envelope is possible only in a cluster (at-least-once bus, forwarding,
@@ -202,25 +202,40 @@ export class Dispatcher {
     // mode never offers one session the same envelope twice, so it skips the bookkeeping.
     const dedupe = this.d.clustered || replayEntry !== undefined || sub.ack !== 'auto';
     const d: Delivery = { messageId: env.id, destination, headers, body: env.body, dedupe };
-    if (replayEntry) {
-      d.onAck = replayEntry.onAck; // a replayed message leaves the inbox once delivered (auto) or ACKed
-    } else if (sub.ack !== 'auto' && this.keepable(env.destination)) {
-      // Client acks: write ahead. The message waits in the inbox until ACKed, so a NACK, a
-      // session that ends, or a node that crashes before the ACK leaves it there for replay.
-      const user = route.user;
-      const entry = this.d.inbox.append(user, env);
-      // Handled here in any case (its failure reaches the sender through `pending`, where there is one).
-      entry.catch(() => undefined);
-      pending?.push(entry.then(() => undefined));
-      const remove = (): void => void entry.then((id) => this.d.inbox.remove(user, [id])).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox remove failed'));
-      d.onAck = remove;
-      // NACK: redelivered from the inbox (requeue:false: dropped like an ACK).
-      d.onNack = (requeue) => {
-        if (!requeue) return remove();
-        void entry.then(() => this.nudge(user)).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox nudge failed'));
-      };
-    }
+    // A replayed message leaves the inbox once delivered (auto) or ACKed.
+    if (replayEntry) d.onAck = replayEntry.onAck;
     return d;
+  }
+
+  /**
+   * Hand a live message to `sub`'s session. In a client ack mode on an inbox
+   * destination, once the session took it, it is written ahead to the inbox and
+   * waits there until ACKed, so a NACK, a session that ends, or a node that
+   * crashes before the ACK leaves it there for replay (a message the session
+   * did not take, a repeat for one, is not written). `pending` collects the
+   * append, which the caller awaits (its failure reaches the sender).
+   */
+  private offer(sub: Subscription, route: UserRoute, env: UserEnvelope, pending?: Array<Promise<void>>): boolean {
+    // A repeat of what this subscription already has (the bus delivers at least once): taken
+    // already, so neither offered again nor kept in the inbox as if nobody had taken it.
+    if (sub.seen?.has(env.id)) return true;
+    const d = this.delivery(sub, route, env);
+    if (!sub.session.deliver(sub, d)) return false;
+    if (sub.ack === 'auto' || !this.keepable(env.destination)) return true;
+    const user = route.user;
+    const entry = this.d.inbox.append(user, env);
+    // Handled here in any case (its failure reaches the sender through `pending`, where there is one).
+    entry.catch(() => undefined);
+    pending?.push(entry.then(() => undefined));
+    const remove = (): void => void entry.then((id) => this.d.inbox.remove(user, [id])).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox remove failed'));
+    // The session calls these only after an ACK or NACK (or its end), never within deliver().
+    d.onAck = remove;
+    // NACK: redelivered from the inbox (requeue:false: dropped like an ACK).
+    d.onNack = (requeue) => {
+      if (!requeue) return remove();
+      void entry.then(() => this.nudge(user)).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox nudge failed'));
+    };
+    return true;
   }
 
   /** Keep an undeliverable message in the user's inbox, then nudge any session that appeared meanwhile. */
@@ -292,7 +307,7 @@ export class Dispatcher {
       this.replaying.delete(sub);
       for (const env of waiting) {
         // The subscription may have ended during the replay: keep what waited behind it.
-        if (sub.route && sub.session.deliver(sub, this.delivery(sub, route, env))) this.counters.deliveredLocal++;
+        if (sub.route && this.offer(sub, route, env)) this.counters.deliveredLocal++;
         else await this.toInbox(env).catch((err: unknown) => this.d.log.error({ err, id: env.id }, 'inbox append failed'));
       }
     }

@@ -12,19 +12,16 @@ export class Envelopes {
     return this.ids.next();
   }
 
-  private fields(destination: string, headers: Record<string, string>, body: Buffer) {
-    return { id: this.ids.next(), destination, headers, body, hops: 0, origin: this.nodeId, ts: Date.now() };
-  }
-
+  // Object literals with every field (not spreads): one is made per message.
   user(user: string, path: string, headers: Record<string, string>, body: Buffer): UserEnvelope {
-    return { kind: 'user', user, ...this.fields(path, headers, body) };
+    return { kind: 'user', user, id: this.ids.next(), destination: path, headers, body, hops: 0, origin: this.nodeId, ts: Date.now() };
   }
 
   topic(destination: string, headers: Record<string, string>, body: Buffer): TopicEnvelope {
-    return { kind: 'topic', ...this.fields(destination, headers, body) };
+    return { kind: 'topic', id: this.ids.next(), destination, headers, body, hops: 0, origin: this.nodeId, ts: Date.now() };
   }
 
   event(user: string, event: string): EventEnvelope {
-    return { kind: 'event', user, ...this.fields(event, {}, Buffer.alloc(0)) };
+    return { kind: 'event', user, id: this.ids.next(), destination: event, headers: {}, body: Buffer.alloc(0), hops: 0, origin: this.nodeId, ts: Date.now() };
   }
 }

@@ -86,8 +86,11 @@ export function decodeEnvelope(buf: Buffer | Uint8Array | null | undefined): Env
   if (typeof origin !== 'string') throw bad('origin must be a string');
   if (typeof ts !== 'number' || !Number.isFinite(ts)) throw bad('ts must be a number');
 
-  const fields = { id, destination, headers: headers as Record<string, string>, body: b.subarray(HEADER_BYTES + metaLen), hops, origin, ts };
-  return kind === 'topic' ? { kind, ...fields } : { kind, user: user as string, ...fields };
+  const h = headers as Record<string, string>;
+  const body = b.subarray(HEADER_BYTES + metaLen);
+  // Literals with every field, not spreads: one is made per envelope received.
+  if (kind === 'topic') return { kind, id, destination, headers: h, body, hops, origin, ts };
+  return { kind, user: user as string, id, destination, headers: h, body, hops, origin, ts };
 }
 
 /** Bytes a batch adds around its envelopes: the batch header plus a length per envelope. */
