@@ -691,7 +691,8 @@ try {
   if (kafkaOk.length) rows.push({ metric: 'Kafka EndToEndLatency average (sequential round trips, first excluded)', value: kavg, unit: 'ms' });
 
   // Human-readable table on stderr (stdout's last line is the JSON summary).
-  const f = (v) => (v === undefined || v === null ? '—' : String(v));
+  // Medians of an even count are means of two: round them, so a column never runs into the next.
+  const f = (v) => (v === undefined || v === null ? '—' : typeof v === 'number' ? String(round(v, 3)) : String(v));
   const withPrev = results.prev.length > 0 || results.prevClient.length > 0;
   const line = (label, c, s, k, p) => `${label.padEnd(34)}${f(c).padStart(12)}${f(s).padStart(12)}${f(k).padStart(14)}${withPrev ? f(p).padStart(14) : ''}`;
   const kx = (fn) => med(kafkaOk, fn);

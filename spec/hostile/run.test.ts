@@ -27,6 +27,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { RawClient } from '../helpers/client.js';
 import { startNode, type NodeProc } from '../helpers/nodes.js';
 import { raw } from '../helpers/stomp-assert.js';
+import { tcpSessions } from '../helpers/sessions.js';
 import { waitFor } from '../helpers/wait.js';
 import { prng } from '../stomp/fixtures/codec.js';
 
@@ -230,13 +231,7 @@ t.test('hostile clients against one node, an observer keeping its latency', asyn
     const i0 = Date.now();
     await waitFor(() => Date.now() - i0 >= 1000, { what: 'a second' });
     const idleShare = (cpuMsOf(pid) - idle0) / (Date.now() - i0);
-    const sessions: RawClient[] = [];
-    for (let i = 0; i < 100; i++) {
-      const c = await RawClient.tcp(node.tcpPort!);
-      t.teardown(() => c.close());
-      c.send(raw('CONNECT', { 'accept-version': '1.2', host: 'h', 'heart-beat': '0,3000000000' }));
-      sessions.push(c);
-    }
+    const sessions = await tcpSessions(t, node.tcpPort!, 100, '0,3000000000');
     for (const c of sessions) await c.next('CONNECTED');
     const cpu0 = cpuMsOf(pid);
     const t0 = Date.now();

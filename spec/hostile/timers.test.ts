@@ -14,6 +14,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { RawClient } from '../helpers/client.js';
 import { startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
+import { tcpSessions } from '../helpers/sessions.js';
 import { waitFor } from '../helpers/wait.js';
 
 t.test('the defaults', async (t) => {
@@ -27,13 +28,7 @@ t.test('heart-beat:0,3000000000 is held at the ceiling: no timer overflow, no st
   process.on('warning', onWarning);
   t.teardown(() => void process.off('warning', onWarning));
   const b = await startBroker(t, { tcpPort: 0, tcpHost: '127.0.0.1' });
-  const sessions: RawClient[] = [];
-  for (let i = 0; i < 20; i++) {
-    const c = await RawClient.tcp(b.tcpPort!);
-    t.teardown(() => c.close());
-    c.send(raw('CONNECT', { 'accept-version': '1.2', host: 'h', 'heart-beat': '0,3000000000' }));
-    sessions.push(c);
-  }
+  const sessions = await tcpSessions(t, b.tcpPort!, 20, '0,3000000000');
   for (const c of sessions) t.equal((await c.next('CONNECTED')).headers['heart-beat'], '1000,1000');
   // A round trip through the node after the timers were set up: a 1 ms storm would have shown by now.
   const probe = sessions[0]!;
