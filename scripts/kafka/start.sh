@@ -150,10 +150,15 @@ if [ "${KAFKA_CDS:-1}" = "1" ]; then
 fi
 
 # --- format ------------------------------------------------------------------
-# Kafka cluster ids are 16 random bytes, base64url without padding.
-CLUSTER_ID="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+# Kafka cluster ids are 16 random bytes, base64url without padding. One in 64
+# starts with '-', which the storage tool's argument parser reads as an option:
+# draw again until it does not (and pass it as --cluster-id=<id> as well).
+CLUSTER_ID="-"
+while [ "${CLUSTER_ID:0:1}" = "-" ]; do
+  CLUSTER_ID="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+done
 if ! java -Xmx256m -XX:TieredStopAtLevel=1 "${CDS_USE[@]}" "${JAVA_LOG_OPTS[@]}" -cp "$CP" kafka.tools.StorageTool \
-    format -t "$CLUSTER_ID" -c "$DIR/server.properties" >"$DIR/format.log" 2>&1; then
+    format "--cluster-id=$CLUSTER_ID" -c "$DIR/server.properties" >"$DIR/format.log" 2>&1; then
   log "storage format failed:"; cat "$DIR/format.log" >&2; exit 1
 fi
 
