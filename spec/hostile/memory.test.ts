@@ -151,6 +151,44 @@ t.test('floods into queues, offline inboxes and transactions are refused at the 
   });
 });
 
+t.test('queue messages a client-ack consumer never ACKs are charged until their ACK: past the budget, SENDs are refused', async (t) => {
+  const b = await startBroker(t, {
+    deadLetterQueue: '/queue/dead',
+    limits: { maxHeldBytes: 1 * MiB, maxHeldBytesPerSender: 1 * MiB, maxFrameBytes: 200 * KiB, maxWebSocketMessageBytes: 256 * KiB, maxUnackedBytesPerSession: 8 * MiB },
+  });
+  const budget = core(b.broker).budget;
+  const hoarder = await b.user('hoarder');
+  await hoarder.subscribe('h', '/queue/hoard', { ack: 'client-individual' });
+  const sender = await b.user('sender');
+  const body = 'x'.repeat(100 * KiB);
+  const r = await sendUntilRefused(sender, () => '/queue/hoard', body, 50);
+  t.equal(r.code, ErrorCode.SENDER_QUOTA, `refused after ${r.sent} SENDs handed to a consumer that does not ACK`);
+  t.ok(r.sent >= 8 && r.sent <= 10, 'about 1 MiB charged');
+  const got = await hoarder.messages(r.sent, 10_000);
+  t.ok(budget.byKind().get('queue')! >= r.sent * body.length, 'charged while unacked');
+  // An auto-ack consumer still gets what does not fit: it holds nothing.
+  const taker = await b.user('taker');
+  await taker.subscribe('t', '/queue/auto');
+  const other = await b.user('other');
+  other.send(raw('SEND', { destination: '/queue/auto', receipt: 'a' }, body));
+  await other.next('RECEIPT');
+  t.equal((await taker.next('MESSAGE')).body.length, body.length, 'an auto-ack consumer takes a message past the budget');
+  // NACK requeue:false: the dead letter keeps the charge; ACK releases it.
+  const first = got[0]!;
+  hoarder.send(raw('NACK', { id: first.headers['ack']!, requeue: 'false', receipt: 'n' }));
+  await hoarder.next('RECEIPT');
+  t.ok(core(b.broker).queues.depth('/queue/dead') === 1, 'dead-lettered');
+  const held = budget.heldBytes;
+  t.ok(held >= r.sent * body.length, 'still charged as a dead letter');
+  for (const m of got.slice(1)) hoarder.send(raw('ACK', { id: m.headers['ack']! }));
+  await waitFor(() => budget.heldBytes < 2 * body.length, { what: 'ACKs release' });
+  const dead = await b.user('dead');
+  await dead.subscribe('d', '/queue/dead');
+  t.equal((await dead.next('MESSAGE')).headers['x-dead-letter-from'], '/queue/hoard');
+  await waitFor(() => budget.heldBytes === 0, { what: 'nothing held once all are settled' });
+  t.pass('all released');
+});
+
 t.test('held messages expire by age on a timer, not only when read', async (t) => {
   const b = await startBroker(t, { limits: { maxQueueAgeMs: 300 }, inbox: { maxAgeMs: 300 } });
   const budget = core(b.broker).budget;

@@ -15,9 +15,14 @@
  * Sizes are estimates of what a held message costs: body, header text and a
  * fixed overhead for the objects around it. A message delivered in a client
  * ack mode stays charged where it was held (its queue, its inbox entry)
- * until it is acknowledged; topic messages awaiting an ACK are bounded per
- * session instead (limits.maxUnackedBytesPerSession). Refusing happens where
- * messages come in; what comes back (a NACKed message) is always taken.
+ * until it is acknowledged, and a queue message handed to such a consumer
+ * straight away is charged from then until its ACK (refused like a kept one
+ * when it does not fit); topic messages awaiting an ACK are bounded per
+ * session instead (limits.maxUnackedBytesPerSession). Refusing
+ * happens where messages come in; what comes back (a NACKed message) keeps
+ * the charge it had, so it is never refused and never adds to the total.
+ * A holder of 0 bytes (an empty transaction) is never refused, even while
+ * the budget is overshot: only taking more bytes is.
  */
 import { ErrorCode, StompError } from '../errors.js';
 
@@ -75,13 +80,17 @@ export class Hold {
     return this.held;
   }
 
-  /** Take `bytes` more; throws the coded refusal (taking nothing) when they do not fit. */
+  /** Take `bytes` more; throws the coded refusal (taking nothing) when they do not fit (0 bytes always fit). */
   grow(bytes: number): void {
     this.budget.take(this.kind, this.sender, bytes, false);
     this.held += bytes;
   }
 
-  /** Take `bytes` more whatever the budget says (what comes back, e.g. a NACKed message). */
+  /**
+   * Take `bytes` more whatever the budget says. Only for a message already
+   * charged that grows a little on its way (a dead-lettered message's extra
+   * header): never a way in for something new.
+   */
   force(bytes: number): void {
     this.budget.take(this.kind, this.sender, bytes, true);
     this.held += bytes;
@@ -106,8 +115,20 @@ export class MemoryBudget {
 
   constructor(readonly limits: BudgetLimits) {}
 
-  /** A holder of `kind` for `sender`, holding `bytes` at once (throws the refusal if they do not fit). */
+  /** A holder of `kind` for `sender`, holding `bytes` at once (throws the refusal if they do not fit; 0 bytes never throw). */
   hold(kind: HeldKind, sender: string | null, bytes: number): Hold {
+    const h = new Hold(this, kind, sender);
+    h.grow(bytes);
+    return h;
+  }
+
+  /**
+   * Like hold(), but null instead of a refusal, and not counted as one: for a
+   * caller that may still place the message where it costs nothing (a queue
+   * message an auto-ack consumer can take), and refuses later if it cannot.
+   */
+  tryHold(kind: HeldKind, sender: string | null, bytes: number): Hold | null {
+    if (this.refusal(sender, bytes) !== null) return null;
     const h = new Hold(this, kind, sender);
     h.grow(bytes);
     return h;
@@ -135,20 +156,29 @@ export class MemoryBudget {
 
   /** @internal Hold's accounting. */
   take(kind: HeldKind, sender: string | null, bytes: number, force: boolean): void {
-    if (!force) {
+    const reason = force ? null : this.refusal(sender, bytes);
+    if (reason !== null) {
+      this.refused.set(reason, this.refused.get(reason)! + 1);
       const { maxHeldBytes, maxHeldBytesPerSender } = this.limits;
-      if (sender !== null && this.heldFor(sender) + bytes > maxHeldBytesPerSender) {
-        this.refused.set('sender_quota', this.refused.get('sender_quota')! + 1);
-        throw new StompError(ErrorCode.SENDER_QUOTA, `this sender already has ${this.heldFor(sender)} bytes held (at most ${maxHeldBytesPerSender})`);
-      }
-      if (this.total + bytes > maxHeldBytes) {
-        this.refused.set('memory_budget', this.refused.get('memory_budget')! + 1);
-        throw new StompError(ErrorCode.MEMORY_BUDGET, `the node holds ${this.total} bytes for absent consumers (at most ${maxHeldBytes})`);
-      }
+      if (reason === 'sender_quota')
+        throw new StompError(ErrorCode.SENDER_QUOTA, `this sender already has ${this.heldFor(sender!)} bytes held (at most ${maxHeldBytesPerSender})`);
+      throw new StompError(ErrorCode.MEMORY_BUDGET, `the node holds ${this.total} bytes for absent consumers (at most ${maxHeldBytes})`);
     }
     this.total += bytes;
     this.kinds.set(kind, this.kinds.get(kind)! + bytes);
     if (sender !== null) this.senders.set(sender, this.heldFor(sender) + bytes);
+  }
+
+  /**
+   * Why taking `bytes` more for `sender` would be refused now, or null. Taking
+   * nothing is never refused: after a forced charge the totals may be over
+   * their bounds, and an empty holder (a BEGIN) must still be possible.
+   */
+  private refusal(sender: string | null, bytes: number): RefusalReason | null {
+    if (bytes <= 0) return null;
+    if (sender !== null && this.heldFor(sender) + bytes > this.limits.maxHeldBytesPerSender) return 'sender_quota';
+    if (this.total + bytes > this.limits.maxHeldBytes) return 'memory_budget';
+    return null;
   }
 
   /** @internal Hold's accounting. */

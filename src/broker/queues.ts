@@ -5,8 +5,12 @@
  *
  *  - What waits in a backlog is charged to the node's memory budget (and to
  *    its sender's quota) until it is delivered, or, in a client ack mode,
- *    acknowledged: a SEND that does not fit is refused, so the number of
- *    queues a client can make up bounds nothing by itself. Backlogs are
+ *    acknowledged; a message handed straight to a client-ack consumer is
+ *    charged from then until its ACK. A SEND that does not fit is refused
+ *    (unless an auto-ack consumer takes it at once), so neither the number of
+ *    queues a client can make up nor consumers that never ACK bound anything
+ *    by themselves. A message that comes back (NACK, consumer gone) or is
+ *    dead-lettered keeps the charge it had. Backlogs are
  *    also bounded in depth (the oldest go first, counted in `dropped`) and in
  *    age (swept by `sweep()`, counted in `expired`).
  *  - A consumer in a client ack mode may ask for at most `prefetch`
@@ -31,7 +35,7 @@ interface Queued extends QueuedMessage {
   seq: number;
   /** Epoch ms it was first enqueued (its age for sweep()). */
   at: number;
-  /** Budget charge while the queue holds it (null: delivered straight away, never held). */
+  /** Budget charge while the queue or a client-ack consumer holds it (null: delivered to an auto-ack consumer). */
   hold: Hold | null;
   /** Sender key charged for it. */
   sender: string | null;
@@ -99,12 +103,18 @@ export class QueueManager {
   enqueue(msg: QueuedMessage, sender: string | null): void {
     const q = this.state(msg.destination);
     const m: Queued = { ...msg, seq: ++this.seq, at: this.now(), hold: null, sender };
+    const size = heldSize(m.body, m.headers, m.destination);
+    // Charged before it is offered: a client-ack consumer holds it until its ACK. When it
+    // does not fit, only an auto-ack consumer (which holds nothing) may take it.
+    m.hold = this.opts.budget.tryHold('queue', sender, size);
     if (this.dispatch(q, m, null)) return;
-    try {
-      m.hold = this.opts.budget.hold('queue', sender, heldSize(m.body, m.headers, m.destination));
-    } catch (err) {
-      this.forgetIfEmpty(m.destination, q);
-      throw err;
+    if (m.hold === null) {
+      try {
+        m.hold = this.opts.budget.hold('queue', sender, size); // throws the coded refusal (and counts it)
+      } catch (err) {
+        this.forgetIfEmpty(m.destination, q);
+        throw err;
+      }
     }
     m.body = keptBody(m.body);
     this.keep(q, m);
@@ -127,11 +137,8 @@ export class QueueManager {
 
   /** Add to the backlog in queue order (a redelivered message goes back to its place, not behind newer ones). */
   private keep(q: QueueState, msg: Queued): void {
-    if (msg.hold === null) {
-      // Back from a consumer (NACK, session gone): it is held again, whatever the budget says.
-      msg.hold = this.opts.budget.hold('queue', msg.sender, 0);
-      msg.hold.force(heldSize(msg.body, msg.headers, msg.destination));
-    }
+    // Whatever reaches a backlog is charged: a new message in enqueue(), one that comes
+    // back from a client-ack consumer since its delivery, a dead letter by its original.
     const b = q.backlog;
     let i = b.length;
     while (i > 0 && b[i - 1]!.seq > msg.seq) i--;
@@ -164,7 +171,11 @@ export class QueueManager {
   private offer(q: QueueState, k: number, msg: Queued): boolean {
     const sub = q.consumers[k]!;
     const counted = sub.ack !== 'auto';
+    // A client-ack consumer holds the message until its ACK: only one that is charged goes there.
+    if (counted && msg.hold === null) return false;
     if (counted && sub.prefetch > 0 && (this.inFlight.get(sub) ?? 0) >= sub.prefetch) return false;
+    // Held until its ACK: not as a view of the read it came in (which it would pin).
+    if (counted) msg.body = keptBody(msg.body);
     let settled = false;
     const settle = (): void => {
       if (settled || !counted) return;
@@ -213,13 +224,19 @@ export class QueueManager {
   /** NACK with requeue:false: dead-letter it, or drop it. */
   private reject(msg: Queued): void {
     this.rejected++;
-    msg.hold?.release();
+    const hold = msg.hold;
     msg.hold = null;
     const dl = this.opts.deadLetter;
-    if (dl === null || dl === msg.destination) return;
+    if (dl === null || dl === msg.destination || hold === null) {
+      hold?.release();
+      return;
+    }
     const headers = { ...msg.headers, [DEAD_LETTER_FROM_HEADER]: msg.headers[DEAD_LETTER_FROM_HEADER] ?? msg.destination };
     const q = this.state(dl);
-    const m: Queued = { ...msg, destination: dl, headers, redelivered: false, seq: ++this.seq, at: this.now() };
+    const m: Queued = { ...msg, destination: dl, headers, redelivered: false, seq: ++this.seq, at: this.now(), hold };
+    // The dead letter keeps the original's charge, grown by what the move added (its header, the longer name).
+    const grown = heldSize(m.body, m.headers, m.destination) - heldSize(msg.body, msg.headers, msg.destination);
+    if (grown > 0) hold.force(grown);
     if (!this.dispatch(q, m, null)) this.keep(q, m);
   }
 
