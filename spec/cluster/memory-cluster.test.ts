@@ -7,6 +7,8 @@ import t from 'tap';
 import { MemoryBus, MemoryBusHub, MemoryInbox, MemoryRegistry, MemoryRegistryStore, type BrokerOptions, type Bus } from '../../src/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
+import { expectError, raw } from '../helpers/stomp-assert.js';
+import { ErrorCode } from '../../src/errors.js';
 import { core } from '../helpers/internals.js';
 
 interface Shared {
@@ -160,4 +162,29 @@ t.test('client SENDs are handed on without waiting for the bus, at most MAX_SEND
   t.equal(r.headers['receipt-id'], 'r1', 'the receipt came once everything before it was accepted');
   const got = await bob.messages(301, 10_000);
   t.same(got.map((m) => m.body.toString()), [...[...Array(300).keys()].map(String), 'last'], 'all 301, in order');
+});
+
+t.test('a CONNECT that completes while the node hands its topic over is refused (SERVER_SHUTDOWN), not registered on the leaving node', async (t) => {
+  const s = shared();
+  let entered!: () => void;
+  const inLeave = new Promise<void>((r) => (entered = r));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  t.teardown(() => release());
+  class SlowLeave extends MemoryBus {
+    override async leave(handler: Parameters<MemoryBus['leave']>[0]): Promise<number> {
+      entered();
+      await gate;
+      return super.leave(handler);
+    }
+  }
+  const a = await node(t, s, {}, new SlowLeave(s.hub));
+  const c = await a.client();
+  const stopping = a.broker.close();
+  await inLeave;
+  c.send(raw('CONNECT', { 'accept-version': '1.2', host: 'localhost', login: 'late' }));
+  await expectError(t, c, ErrorCode.SERVER_SHUTDOWN);
+  t.same(await new MemoryRegistry(s.store).nodesOf('late'), [], 'not registered');
+  release();
+  await stopping;
 });

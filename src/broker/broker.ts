@@ -288,11 +288,24 @@ export class Broker implements SessionHost, SessionOpener, BrokerView, BrokerOps
     return authenticateWith(this.authenticateHook, ctx);
   }
 
+  /**
+   * A session finished its CONNECT. Refused once the node is stopping: a session
+   * whose CONNECT completes while the node hands its topic over (ClusterNode.handOff
+   * deregistered the sessions it had) must not register on a node that is leaving;
+   * the refusal fails the session, which deregisters it again (sessionClosed).
+   */
   async sessionOpened(s: Session): Promise<void> {
+    this.refuseWhenStopping();
     const user = s.user;
     if (!user) return;
     this.users.addSession(user, s);
     await this.registry.addSession({ sessionId: s.id, user, nodeId: this.nodeId, connectedAt: s.connectedAt });
+    this.refuseWhenStopping(); // the node began stopping while this one registered
+  }
+
+  private refuseWhenStopping(): void {
+    if (this.state === 'stopping' || this.state === 'stopped')
+      throw new StompError(ErrorCode.SERVER_SHUTDOWN, 'this node is shutting down; reconnect to another node');
   }
 
   sessionClosed(s: Session): void {
