@@ -188,3 +188,33 @@ t.test('a CONNECT that completes while the node hands its topic over is refused 
   release();
   await stopping;
 });
+
+t.test("a client-ack delivery whose write-ahead append failed is written again by the bus's repeat, so a session that ends before its ACK loses nothing", async (t) => {
+  class FlakyInbox extends MemoryInbox {
+    failNext = false;
+    override async append(user: string, env: Parameters<MemoryInbox['append']>[1]): Promise<string> {
+      if (this.failNext) {
+        this.failNext = false;
+        throw new Error('inbox down');
+      }
+      return super.append(user, env);
+    }
+  }
+  const inbox = new FlakyInbox();
+  const s: Shared = { store: new MemoryRegistryStore(), hub: new MemoryBusHub(), inbox };
+  const a = await node(t, s);
+  const b = await node(t, s);
+  const bob = await b.user('bob');
+  await bob.subscribe('1', '/user/queue/x', { ack: 'client-individual' });
+  inbox.failNext = true;
+  await a.broker.sendToUser('bob', '/queue/x', 'one');
+  t.equal((await bob.next('MESSAGE')).body.toString(), 'one');
+  await a.broker.sendToUser('bob', '/queue/x', 'two'); // pumps the bus again: 'one' comes again first
+  t.equal((await bob.next('MESSAGE')).body.toString(), 'two', 'the repeat of one is not delivered twice');
+  await waitFor(async () => (await inbox.read('bob', 10)).length === 2, { what: 'both written ahead' });
+  bob.close();
+  const again = await b.user('bob');
+  await again.subscribe('2', '/user/queue/x', { ack: 'client-individual' });
+  const got = await again.messages(2);
+  t.same(got.map((m) => m.body.toString()), ['one', 'two'], 'both replayed to the next session');
+});

@@ -61,6 +61,13 @@ export class Dispatcher {
    * write; an entry goes once a settled() saw it drain without a newer write.
    */
   private readonly unsettled = new Map<Connection, number>();
+  /**
+   * Client-ack deliveries whose write-ahead append failed, by subscription and
+   * message id: a repeat of that message (its sender retries because the append
+   * failed) writes it again instead of being skipped as already taken. An entry
+   * lives until the message is ACKed or NACKed (or its session ends, which NACKs).
+   */
+  private readonly unwritten = new Map<Subscription, Map<string, () => Promise<void>>>();
   private writeNo = 0;
 
   constructor(deps: DispatcherDeps) {
@@ -218,24 +225,60 @@ export class Dispatcher {
   private offer(sub: Subscription, route: UserRoute, env: UserEnvelope, pending?: Array<Promise<void>>): boolean {
     // A repeat of what this subscription already has (the bus delivers at least once): taken
     // already, so neither offered again nor kept in the inbox as if nobody had taken it.
-    if (sub.seen?.has(env.id)) return true;
+    if (sub.seen?.has(env.id)) {
+      // ... unless its write-ahead failed: then this repeat writes it again.
+      const rewrite = this.unwritten.get(sub)?.get(env.id);
+      if (rewrite) {
+        const again = rewrite();
+        pending?.push(again);
+      }
+      return true;
+    }
     const d = this.delivery(sub, route, env);
     if (!sub.session.deliver(sub, d)) return false;
     if (sub.ack === 'auto' || !this.keepable(env.destination)) return true;
     const user = route.user;
-    const entry = this.d.inbox.append(user, env);
-    // Handled here in any case (its failure reaches the sender through `pending`, where there is one).
-    entry.catch(() => undefined);
-    pending?.push(entry.then(() => undefined));
+    let entry: Promise<string>;
+    let settled = false;
+    const write = (): Promise<void> => {
+      this.forgetUnwritten(sub, env.id);
+      entry = this.d.inbox.append(user, env);
+      const written = entry.then(
+        () => undefined,
+        (err: unknown) => {
+          if (settled) throw err;
+          let m = this.unwritten.get(sub);
+          if (!m) this.unwritten.set(sub, (m = new Map()));
+          m.set(env.id, write);
+          throw err;
+        },
+      );
+      // Handled here in any case (its failure reaches the sender through `pending`, where there is one).
+      written.catch(() => undefined);
+      return written;
+    };
+    const written = write();
+    pending?.push(written);
     const remove = (): void => void entry.then((id) => this.d.inbox.remove(user, [id])).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox remove failed'));
     // The session calls these only after an ACK or NACK (or its end), never within deliver().
-    d.onAck = remove;
+    d.onAck = () => {
+      settled = true;
+      this.forgetUnwritten(sub, env.id);
+      remove();
+    };
     // NACK: redelivered from the inbox (requeue:false: dropped like an ACK).
     d.onNack = (requeue) => {
+      settled = true;
+      this.forgetUnwritten(sub, env.id);
       if (!requeue) return remove();
       void entry.then(() => this.nudge(user)).catch((err: unknown) => this.d.log.error({ err, user }, 'inbox nudge failed'));
     };
     return true;
+  }
+
+  private forgetUnwritten(sub: Subscription, id: string): void {
+    const m = this.unwritten.get(sub);
+    if (m?.delete(id) && m.size === 0) this.unwritten.delete(sub);
   }
 
   /** Keep an undeliverable message in the user's inbox, then nudge any session that appeared meanwhile. */
