@@ -5,6 +5,7 @@
  * with neither option it goes to the topic prefix + the mapped path (Spring's default).
  */
 import type { Frame, Headers } from '../stomp/frame.js';
+import { withoutBrokerOnly } from './body.js';
 import { compilePattern, type CompiledPattern } from './pattern.js';
 
 export interface AppMessage {
@@ -17,6 +18,11 @@ export interface AppMessage {
   /** The sending session's user (null for anonymous sessions). */
   user: string | null;
   sessionId: string;
+  /**
+   * The SEND frame's headers, less those only the broker sets (`x-sender`,
+   * `user-name`, ... in any case: see body.ts): a handler that passes them on
+   * cannot forward a sender the client made up. Who sent it is `user`.
+   */
   headers: Headers;
   body: Buffer;
   /** The body as UTF-8 text. */
@@ -44,7 +50,7 @@ export function appMessage(
   return {
     ...at,
     ...from,
-    headers: frame.headers,
+    headers: withoutBrokerOnly(frame.headers),
     body,
     text: () => body.toString('utf8'),
     json: <T>() => JSON.parse(body.toString('utf8')) as T,

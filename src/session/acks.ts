@@ -70,6 +70,41 @@ export class UnackedMessages {
   }
 }
 
+/**
+ * Backing memory a held body may have beyond its own bytes before it is copied
+ * out (the headers and EOL of its own frame, say). Every such byte is counted
+ * (heldBytes), so this only spares copying a body that (nearly) fills its read.
+ */
+const HELD_SLACK_BYTES = 1024;
+
+/**
+ * A body to hold until ACK: itself when it (nearly) fills its backing memory,
+ * else a copy in memory of its own. A body is often a view of the client read
+ * it came in (a whole WebSocket message, a 64 KiB TCP chunk, a frame padded
+ * with 1 MiB of EOLs): held as is, it would keep that read alive while only its
+ * length is counted. (Not the broker's `keptBody`: its slack of 16 KiB and
+ * twice the length, times 10,000 unacked messages, is far past the per-session
+ * bound; and its small copies come from Node's shared 8 KiB pool, where each
+ * one held keeps a whole pool slab.)
+ */
+export function heldBody(body: Buffer): Buffer {
+  if (body.buffer.byteLength <= body.length + HELD_SLACK_BYTES) return body;
+  const own = Buffer.allocUnsafeSlow(body.length);
+  body.copy(own);
+  return own;
+}
+
+/**
+ * What one held message counts against limits.maxUnackedBytesPerSession: the
+ * memory its body keeps (heldBody) and its header text (a 1-byte body can come
+ * with up to a frame's worth of headers).
+ */
+export function heldBytes(body: Buffer, headers: Readonly<Record<string, string>>): number {
+  let n = body.buffer.byteLength;
+  for (const k in headers) n += k.length + headers[k]!.length;
+  return n;
+}
+
 function key(subscriptionId: string, messageId: string): string {
   return `${subscriptionId}\u0000${messageId}`;
 }

@@ -22,7 +22,7 @@ import { encodeFrame } from '../stomp/encoder.js';
 import type { Connection } from './connection.js';
 import { DedupeWindow, type Delivery, type Subscription, type Unacked } from './subscription.js';
 import { HANDLERS } from './handlers/index.js';
-import { UnackedMessages } from './acks.js';
+import { UnackedMessages, heldBody, heldBytes } from './acks.js';
 
 /** The broker, as a session sees it. */
 export interface SessionHost {
@@ -73,12 +73,26 @@ const DEDUPE_WINDOW = 2048;
 const MAX_PENDING_FRAMES = 1000;
 /** ...and past which (frames of a chunk already read) it closes with STOMP_ERR_INPUT_OVERFLOW. */
 const MAX_WAITING_FRAMES = 10 * MAX_PENDING_FRAMES;
+/** The most one transport read hands over (a TCP chunk; a WebSocket message is bounded by its own limit). */
+const READ_CHUNK_BYTES = 64 * 1024;
 /** How long a session works through its input in one turn of the event loop before it lets others go. */
 const SLICE_MS = 2;
 const ERROR_CLOSE_GRACE_MS = 1000;
 
 /** Parser settings per broker limits: resolved once and shared by every session of that broker. */
 const parserSettings = new WeakMap<BrokerConfig['limits'], ParserSettings>();
+
+/**
+ * Bytes of frames waiting behind a slow one (see Session.wait): reading pauses
+ * at two frames' worth; what still arrives after that (the rest of the read
+ * being handled, the message completing in it: a WebSocket message, a SockJS
+ * request of up to two) is within the overflow bound, past which the client is
+ * cut off with STOMP_ERR_INPUT_OVERFLOW.
+ */
+function inputBounds(l: BrokerConfig['limits']): { pauseBytes: number; overflowBytes: number } {
+  const pauseBytes = 2 * l.maxFrameBytes;
+  return { pauseBytes, overflowBytes: pauseBytes + 2 * (l.maxWebSocketMessageBytes + READ_CHUNK_BYTES) };
+}
 
 function parserSettingsFor(l: BrokerConfig['limits']): ParserSettings {
   let settings = parserSettings.get(l);
@@ -122,8 +136,12 @@ export class Session implements FrameSink {
   private acks: UnackedMessages | null = null;
   private ackSeq = 0;
   private lastReceived = Date.now();
-  /** Reading is paused behind MAX_PENDING_FRAMES queued frames (a slow handler). */
+  /** Reading is paused behind MAX_PENDING_FRAMES queued frames or their bytes (a slow handler). */
   private inputPaused = false;
+  /** Memory the waiting frames hold (see wait()), since the queue was last empty. */
+  private waitingBytes = 0;
+  /** The backing memory last counted in waitingBytes (consecutive frames of one read share it). */
+  private waitingBacking: ArrayBufferLike | null = null;
   private lastSent = Date.now();
   private readTimer: NodeJS.Timeout | null = null;
   /** The negotiated read interval times the grace factor (0: no read check). */
@@ -188,12 +206,26 @@ export class Session implements FrameSink {
     this.process(frame);
   }
 
-  /** Queue a frame behind the one being handled (or behind this turn's slice). */
+  /**
+   * Queue a frame behind the one being handled (or behind this turn's slice),
+   * bounded in frames and in bytes. A waiting frame's body is a view of the read
+   * it came in (a whole WebSocket message, a TCP chunk), so what it holds is that
+   * read's memory, not its own length: each read is counted once, whole, by the
+   * first of its frames that waits (a frame's headers are text decoded from the
+   * same read, so they are within it). The count only grows until the queue is
+   * empty again, when reading resumes: it is never below what is held.
+   */
   private wait(frame: Frame): void {
     const pending = (this.pending ??= []);
     pending.push(frame);
     const waiting = pending.length - this.pendingHead;
-    if (waiting >= MAX_PENDING_FRAMES && !this.inputPaused) {
+    const backing = frame.body.buffer;
+    if (backing !== this.waitingBacking) {
+      this.waitingBacking = backing;
+      this.waitingBytes += backing.byteLength;
+    }
+    const { pauseBytes, overflowBytes } = inputBounds(this.host.config.limits);
+    if ((waiting >= MAX_PENDING_FRAMES || this.waitingBytes >= pauseBytes) && !this.inputPaused) {
       this.inputPaused = true;
       this.conn.pause?.();
     }
@@ -201,6 +233,8 @@ export class Session implements FrameSink {
     // message can hold ~90,000 tiny frames): past a hard bound the client is cut off.
     if (waiting > MAX_WAITING_FRAMES)
       this.fail(new StompError(ErrorCode.INPUT_OVERFLOW, `more than ${MAX_WAITING_FRAMES} frames waiting behind a slow one`));
+    else if (this.waitingBytes > overflowBytes)
+      this.fail(new StompError(ErrorCode.INPUT_OVERFLOW, `more than ${overflowBytes} bytes of frames waiting behind a slow one`));
   }
 
   /**
@@ -272,6 +306,8 @@ export class Session implements FrameSink {
     if (!this.busy && (this.pending === null || this.pendingHead >= this.pending.length)) {
       this.pending = null;
       this.pendingHead = 0;
+      this.waitingBytes = 0;
+      this.waitingBacking = null;
       if (this.inputPaused) {
         // Heart-beats were not read while paused: the client gets a fresh window.
         this.inputPaused = false;
@@ -376,8 +412,14 @@ export class Session implements FrameSink {
 
   // ---------------------------------------------------------------- output
 
+  /**
+   * Write a frame (RECEIPT, CONNECTED). Nothing is written once the session is
+   * closing: after an ERROR (STOMP 1.2: the server closes after it) or a
+   * DISCONNECT's RECEIPT, e.g. the RECEIPT of a frame whose handler was still
+   * running when the session failed.
+   */
   sendFrame(frame: OutFrame): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closing' || this.state === 'closed') return;
     this.writeRaw(this.encode(frame));
   }
 
@@ -435,7 +477,10 @@ export class Session implements FrameSink {
     };
     if (sub.ack !== 'auto') {
       const limits = this.host.config.limits;
-      const bytes = d.body.length;
+      // Kept until ACK: in memory of its own unless it (nearly) fills its backing, so a body
+      // that is a view of a client's read (a 1-byte SEND padded to 1 MiB) does not pin it.
+      const body = heldBody(d.body);
+      const bytes = heldBytes(body, d.headers);
       const acks = (this.acks ??= new UnackedMessages());
       if (acks.count >= limits.maxUnackedPerSession || acks.bytes + bytes > limits.maxUnackedBytesPerSession) {
         this.fail(
@@ -451,6 +496,8 @@ export class Session implements FrameSink {
       const ackId = `${this.id}-${++this.ackSeq}`;
       // STOMP 1.2: MESSAGE carries an `ack` header matching ACK's `id` in client modes.
       if (this.version === '1.2') headers['ack'] = ackId;
+      // The same Delivery object is kept (its owner may set onAck/onNack after this returns).
+      d.body = body;
       acks.add({ ackId, sub, delivery: d, bytes });
     }
     // Own-property test: a header named like an Object.prototype member (constructor, toString) is a header too.
@@ -515,6 +562,11 @@ export class Session implements FrameSink {
     return this.acks?.count ?? 0;
   }
 
+  /** Bytes the unacked messages hold, as counted against limits.maxUnackedBytesPerSession. */
+  get unackedBytes(): number {
+    return this.acks?.bytes ?? 0;
+  }
+
   // ---------------------------------------------------------------- errors and close
 
   /**
@@ -559,6 +611,8 @@ export class Session implements FrameSink {
     this.killTimer = null;
     this.pending = null;
     this.pendingHead = 0;
+    this.waitingBytes = 0;
+    this.waitingBacking = null;
     this.endTransactions(); // STOMP 1.2: open transactions are aborted on disconnect.
     this.releaseUnacked();
     try {

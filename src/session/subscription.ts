@@ -52,7 +52,7 @@ export interface Unacked {
   readonly ackId: string;
   readonly sub: Subscription;
   readonly delivery: Delivery;
-  /** Body bytes, counted against limits.maxUnackedBytesPerSession. */
+  /** Bytes it holds (its body's backing memory and its header text: acks.ts:heldBytes), counted against limits.maxUnackedBytesPerSession. */
   readonly bytes: number;
 }
 

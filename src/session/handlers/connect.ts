@@ -31,8 +31,15 @@ export function parseHeartBeat(value: string | undefined): [number, number] {
  * Negotiated intervals from the server's side: how often the server must
  * send (writeMs) and how often it expects to hear from the client (readMs).
  * STOMP 1.2: 0 on either side means none in that direction, else the larger
- * of the two offers; here also held within [bounds.minMs, bounds.maxMs], so
- * no client can ask for a storm (1 ms) or a timer Node cannot hold (2^31 ms).
+ * of the two offers. Here also held within [bounds.minMs, bounds.maxMs], so no
+ * client can ask for a storm (1 ms) or a timer Node cannot hold (2^31 ms),
+ * and never stricter than the client was told:
+ *  - writing: raised to the floor, lowered to the ceiling (beats more often
+ *    than the client asked for do it no harm: any byte counts);
+ *  - reading: raised to the floor (CONNECTED offers at least the floor, so the
+ *    client computes it too), but a client that promised to send less often
+ *    than the ceiling is not checked at all, as one that promised nothing:
+ *    checking it at the ceiling would close a client that keeps its promise.
  */
 export function negotiateHeartBeat(
   client: [number, number],
@@ -41,19 +48,21 @@ export function negotiateHeartBeat(
 ): { readMs: number; writeMs: number } {
   const [cx, cy] = client;
   const [sx, sy] = server;
-  const clamp = (ms: number): number => Math.min(bounds.maxMs, Math.max(bounds.minMs, ms));
+  const write = sx === 0 || cy === 0 ? 0 : Math.max(sx, cy);
+  const read = cx === 0 || sy === 0 ? 0 : Math.max(cx, sy);
   return {
-    writeMs: sx === 0 || cy === 0 ? 0 : clamp(Math.max(sx, cy)),
-    readMs: cx === 0 || sy === 0 ? 0 : clamp(Math.max(cx, sy)),
+    writeMs: write === 0 ? 0 : Math.min(bounds.maxMs, Math.max(bounds.minMs, write)),
+    readMs: read === 0 || read > bounds.maxMs ? 0 : Math.max(bounds.minMs, read),
   };
 }
 
 /**
- * What CONNECTED offers: the configured values, never below the floor, so a
- * client computes from them the same intervals the server keeps.
+ * What CONNECTED offers: the configured values held within [minMs, maxMs],
+ * so a client computes from them the same intervals the server keeps.
  */
-export function serverOffer(hb: { outgoingMs: number; incomingMs: number; minMs: number }): [number, number] {
-  return [hb.outgoingMs === 0 ? 0 : Math.max(hb.outgoingMs, hb.minMs), hb.incomingMs === 0 ? 0 : Math.max(hb.incomingMs, hb.minMs)];
+export function serverOffer(hb: { outgoingMs: number; incomingMs: number; minMs: number; maxMs: number }): [number, number] {
+  const held = (ms: number): number => (ms === 0 ? 0 : Math.min(hb.maxMs, Math.max(hb.minMs, ms)));
+  return [held(hb.outgoingMs), held(hb.incomingMs)];
 }
 
 /** CONNECT and STOMP frames. */
@@ -76,6 +85,8 @@ export async function connect(s: Session, f: Frame): Promise<void> {
   const server: [number, number] = version === '1.0' ? [0, 0] : serverOffer(cfg.heartbeat);
   const { readMs, writeMs } = negotiateHeartBeat(clientHb, server, cfg.heartbeat);
   s.markConnected(version, principal, readMs, writeMs);
+  // Credentials that expired while authenticating fail the session in markConnected: never register it.
+  if (!s.isConnected) return;
   await s.host.sessionOpened(s);
   if (!s.isConnected) return; // closed while registering
   const headers: Headers = { version };
