@@ -44,6 +44,10 @@ export interface Limits {
   maxPatternLength: number;
   /** Max wildcards (`*`, `{name}`, `**`) in a subscription pattern. */
   maxPatternWildcards: number;
+  /** Max subscriptions with a pattern held by one session (each is matched against what is published). */
+  maxPatternSubscriptionsPerSession: number;
+  /** Max distinct /topic patterns subscribed on one node (sessions sharing a pattern count it once). */
+  maxTopicPatterns: number;
 }
 
 /**
@@ -265,6 +269,8 @@ export const DEFAULTS: BrokerConfig = {
     connectTimeoutMs: 10_000,
     maxPatternLength: 1024,
     maxPatternWildcards: 16,
+    maxPatternSubscriptionsPerSession: 100,
+    maxTopicPatterns: 10_000,
   },
   cluster: { nodeTtlMs: 6_000, heartbeatIntervalMs: 2_000, deadNodeCheckIntervalMs: 2_000, maxHops: 3 },
   inbox: { maxLength: 1_000, maxAgeMs: 24 * 60 * 60 * 1000, destinations: ['/user/queue/**'] },

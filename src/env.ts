@@ -68,6 +68,9 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Broke
   if (env.STOMP_MAX_BUFFERED_BYTES) limits.maxBufferedBytes = int('STOMP_MAX_BUFFERED_BYTES', env.STOMP_MAX_BUFFERED_BYTES);
   if (env.STOMP_MAX_SUBSCRIPTIONS)
     limits.maxSubscriptionsPerSession = int('STOMP_MAX_SUBSCRIPTIONS', env.STOMP_MAX_SUBSCRIPTIONS);
+  if (env.STOMP_MAX_PATTERN_SUBSCRIPTIONS)
+    limits.maxPatternSubscriptionsPerSession = int('STOMP_MAX_PATTERN_SUBSCRIPTIONS', env.STOMP_MAX_PATTERN_SUBSCRIPTIONS);
+  if (env.STOMP_MAX_TOPIC_PATTERNS) limits.maxTopicPatterns = int('STOMP_MAX_TOPIC_PATTERNS', env.STOMP_MAX_TOPIC_PATTERNS);
   if (env.STOMP_MAX_UNACKED_BYTES) limits.maxUnackedBytesPerSession = int('STOMP_MAX_UNACKED_BYTES', env.STOMP_MAX_UNACKED_BYTES);
   if (env.STOMP_MAX_TRANSACTION_BYTES) limits.maxTransactionBytesPerSession = int('STOMP_MAX_TRANSACTION_BYTES', env.STOMP_MAX_TRANSACTION_BYTES);
   if (env.STOMP_MAX_HELD_BYTES) limits.maxHeldBytes = int('STOMP_MAX_HELD_BYTES', env.STOMP_MAX_HELD_BYTES);

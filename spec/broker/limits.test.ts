@@ -33,6 +33,8 @@ t.test('the defaults', async (t) => {
     connectTimeoutMs: 10_000,
     maxPatternLength: 1024,
     maxPatternWildcards: 16,
+    maxPatternSubscriptionsPerSession: 100,
+    maxTopicPatterns: 10_000,
   });
 });
 
@@ -51,6 +53,12 @@ function sendWithHeaders(destination: string, headerCount: number): string {
 function sendWithHeaderLine(destination: string, lineBytes: number): string {
   const name = 'x-long';
   return raw('SEND', { destination, [name]: 'v'.repeat(lineBytes - name.length - 1) }, 'body');
+}
+
+function patternSubscribes(n: number, prefix = 'p'): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += raw('SUBSCRIBE', { id: `${prefix}${i}`, destination: `/topic/${prefix}${i}/*` });
+  return s;
 }
 
 function subscribes(n: number, from = 0): string {
@@ -96,6 +104,7 @@ t.test('configured limits', async (t) => {
       maxHeaderLineBytes: 100,
       maxSubscriptionsPerSession: 3,
       maxTransactionsPerSession: 2,
+      maxTopicPatterns: 2,
     },
   });
   await t.test('maxFrameBytes', (t) => limitCase(t, b, sendOfSize('/topic/x', 1024), sendOfSize('/topic/x', 1025), ErrorCode.FRAME_TOO_LARGE));
@@ -127,6 +136,21 @@ t.test('configured limits', async (t) => {
     for (let i = 0; i < 5; i++) s += raw('BEGIN', { transaction: `t${i}` }) + raw(i % 2 ? 'ABORT' : 'COMMIT', { transaction: `t${i}` });
     c.send(s);
     await confirmedOk(t, c, 'five transactions, one at a time');
+  });
+  await t.test('maxTopicPatterns: a new distinct pattern past the node bound is refused; a shared one is not', async (t) => {
+    const first = await b.user('patterns-1');
+    first.send(patternSubscribes(2, 'n'));
+    await confirmedOk(t, first, 'two distinct patterns');
+    const second = await b.user('patterns-2');
+    second.send(raw('SUBSCRIBE', { id: 'same', destination: '/topic/n0/*' }));
+    await confirmedOk(t, second, 'a pattern already held is shared');
+    second.send(raw('SUBSCRIBE', { id: 'new', destination: '/topic/other/*', receipt: 'new' }));
+    await expectError(t, second, ErrorCode.TOO_MANY_SUBSCRIPTIONS, { receipt: 'new' });
+    first.send(raw('UNSUBSCRIBE', { id: 'n1' }));
+    await confirmedOk(t, first, 'one pattern given up');
+    const third = await b.user('patterns-3');
+    third.send(raw('SUBSCRIBE', { id: 'new', destination: '/topic/other/*' }));
+    await confirmedOk(t, third, 'room again once a pattern is given up');
   });
   await t.test('UNSUBSCRIBE frees a subscription slot', async (t) => {
     const c = await b.user('sub-cycler');
@@ -185,6 +209,16 @@ t.test('default limits are enforced at their DEFAULTS values', async (t) => {
       'p',
     );
   });
+  await t.test(`maxPatternSubscriptionsPerSession ${l.maxPatternSubscriptionsPerSession}`, (t) =>
+    limitCase(
+      t,
+      b,
+      patternSubscribes(l.maxPatternSubscriptionsPerSession),
+      patternSubscribes(l.maxPatternSubscriptionsPerSession) + raw('SUBSCRIBE', { id: 'over', destination: '/user/queue/**', receipt: 'over' }),
+      ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+      'over',
+    ),
+  );
   await t.test(`maxTransactionsPerSession ${l.maxTransactionsPerSession}`, (t) => {
     let at = '';
     for (let i = 0; i < l.maxTransactionsPerSession; i++) at += raw('BEGIN', { transaction: `t${i}` });

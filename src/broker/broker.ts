@@ -118,7 +118,7 @@ export class Broker implements SessionHost, SessionOpener, BrokerView, BrokerOps
   /** The inbox when it is this node's own memory one (single node), swept by age on a timer. */
   private readonly memoryInbox: MemoryInbox | null;
   private readonly users = new LocalUsers();
-  private readonly topics = new TopicIndex();
+  private readonly topics: TopicIndex;
   private readonly handlers: AppHandlers;
   private readonly resolver: DestinationResolver;
   private readonly patternLimits: PatternLimits;
@@ -158,6 +158,7 @@ export class Broker implements SessionHost, SessionOpener, BrokerView, BrokerOps
     this.envelopes = new Envelopes(this.nodeId);
     this.resolver = new DestinationResolver(config);
     this.patternLimits = { maxLength: l.maxPatternLength, maxWildcards: l.maxPatternWildcards };
+    this.topics = new TopicIndex(l.maxTopicPatterns);
     this.authenticateHook = deps.authenticate ?? defaultAuthenticate(config.users);
     this.authorizeSubscribe = deps.authorizeSubscribe;
     this.authorizeSend = deps.authorizeSend;
@@ -339,13 +340,14 @@ export class Broker implements SessionHost, SessionOpener, BrokerView, BrokerOps
     // Patterns are client input: bounded, and compiled once (before any hook runs).
     const path = d.kind === 'user' ? d.path : sub.destination;
     const pattern = isPattern(path) ? compilePattern(path, this.patternLimits) : null;
+    if (pattern !== null) this.checkPatternCount(s);
     if (this.authorizeSubscribe)
       await authorizeWith(this.authorizeSubscribe, { principal: s.principal, sessionId: s.id, destination: sub.destination, headers: sub.headers });
     if (!s.isConnected || s.subscriptions.get(sub.id) !== sub) return; // unsubscribed or closed meanwhile
     switch (d.kind) {
       case 'topic':
+        this.topics.add(sub, pattern); // may refuse a new distinct pattern: before the route is set
         sub.route = { kind: 'topic', pattern };
-        this.topics.add(sub, pattern);
         return;
       case 'queue':
         sub.route = { kind: 'queue' };
@@ -358,6 +360,14 @@ export class Broker implements SessionHost, SessionOpener, BrokerView, BrokerOps
         if (this.dispatcher.keepable(d.path) || pattern !== null) await this.dispatcher.replay(sub, route);
       }
     }
+  }
+
+  /** A session's pattern subscriptions (topic and user) are bounded: each is matched against what is published. */
+  private checkPatternCount(s: Session): void {
+    const max = this.config.limits.maxPatternSubscriptionsPerSession;
+    let n = 0;
+    for (const sub of s.subscriptions.values()) if (sub.route !== null && sub.route.kind !== 'queue' && sub.route.pattern !== null) n++;
+    if (n >= max) throw new StompError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `at most ${max} pattern subscriptions per session`);
   }
 
   unsubscribe(_s: Session, sub: Subscription): void {

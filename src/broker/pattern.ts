@@ -52,6 +52,25 @@ export function isPattern(s: string): boolean {
   return s.includes('*') || s.includes('{');
 }
 
+/** Is this pattern segment a wildcard one (`**`, or with `*`, `{` or `}`)? Anything else matches itself only. */
+function isWildSegment(seg: string): boolean {
+  return seg.includes('*') || seg.includes('{') || seg.includes('}');
+}
+
+/**
+ * The segments a pattern starts with that match only themselves: every
+ * destination it matches starts with exactly these segments (the first run of
+ * segments is anchored at the start). `/topic/a/*` -> ['', 'topic', 'a'].
+ */
+export function literalHead(source: string): string[] {
+  const head: string[] = [];
+  for (const seg of source.split('/')) {
+    if (isWildSegment(seg)) break;
+    head.push(seg);
+  }
+  return head;
+}
+
 function invalid(source: string, why: string): StompError {
   return new StompError(ErrorCode.INVALID_DESTINATION, `${why}: ${source}`);
 }
@@ -152,7 +171,7 @@ export function compilePattern(source: string, limits?: PatternLimits): Compiled
     if (seg === '**') {
       count.n++;
       if (segments[segments.length - 1] !== ANY_DEPTH) segments.push(ANY_DEPTH); // `**/**` is `**`
-    } else if (seg.includes('*') || seg.includes('{') || seg.includes('}')) {
+    } else if (isWildSegment(seg)) {
       segments.push(parseGlob(source, seg, count));
     } else {
       segments.push(seg);
