@@ -8,7 +8,7 @@
  * real sockets.
  */
 import t from 'tap';
-import { MemoryBudget } from '../../src/broker/budget.js';
+import { MemoryBudget, userSender } from '../../src/broker/budget.js';
 import { DEFAULTS } from '../../src/config.js';
 import { ErrorCode, StompError } from '../../src/errors.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
@@ -187,6 +187,27 @@ t.test('queue messages a client-ack consumer never ACKs are charged until their 
   t.equal((await dead.next('MESSAGE')).headers['x-dead-letter-from'], '/queue/hoard');
   await waitFor(() => budget.heldBytes === 0, { what: 'nothing held once all are settled' });
   t.pass('all released');
+});
+
+t.test("a receiver that never ACKs its user-queue messages does not use up the sender's quota: the write-ahead copies are its own", async (t) => {
+  const b = await startBroker(t, {
+    limits: { maxHeldBytes: 8 * MiB, maxHeldBytesPerSender: 512 * KiB, maxFrameBytes: 200 * KiB, maxWebSocketMessageBytes: 256 * KiB },
+  });
+  const budget = core(b.broker).budget;
+  const alice = await b.user('alice');
+  await alice.subscribe('a', '/user/queue/in', { ack: 'client' });
+  const bob = await b.user('bob');
+  const body = 'x'.repeat(100 * KiB);
+  for (let i = 0; i < 10; i++) {
+    bob.send(raw('SEND', { destination: '/user/alice/queue/in', receipt: `r${i}` }, body));
+    t.equal((await bob.next()).command, 'RECEIPT', `SEND ${i} taken`);
+  }
+  const got = await alice.messages(10);
+  t.equal(budget.heldFor(userSender('bob')), 0, "nothing charged to bob: alice took them all");
+  t.ok(budget.heldFor(userSender('alice')) >= 10 * body.length, 'the unacked copies are charged to alice');
+  alice.send(raw('ACK', { id: got[9]!.headers['ack']! }));
+  await waitFor(() => budget.heldBytes === 0, { what: 'a cumulative ACK releases them' });
+  t.pass('released');
 });
 
 t.test('held messages expire by age on a timer, not only when read', async (t) => {

@@ -144,11 +144,16 @@ export class Broker implements SessionHost, SessionOpener, BrokerView, BrokerOps
     this.clustered = clustered;
     const l = config.limits;
     this.budget = new MemoryBudget({ maxHeldBytes: l.maxHeldBytes, maxHeldBytesPerSender: l.maxHeldBytesPerSender });
-    // The node's own memory inbox is charged to its memory budget (per sending user: x-sender).
+    // The node's own memory inbox is charged to its memory budget: a message nobody took to its
+    // sending user (x-sender), refused past the bounds; the write-ahead copy of one a session
+    // took (client ack) to the receiving user, never refused (it is delivered already; the
+    // receiver's sessions bound it: limits.maxUnacked*PerSession).
     this.memoryInbox =
       inbox === null
-        ? new MemoryInbox({ maxLength: config.inbox.maxLength, maxAgeMs: config.inbox.maxAgeMs }, Date.now, (_user, env) => {
-            const hold = this.budget.hold('inbox', senderOf(env), heldSize(env.body, env.headers, env.destination));
+        ? new MemoryInbox({ maxLength: config.inbox.maxLength, maxAgeMs: config.inbox.maxAgeMs }, Date.now, (user, env, writeAhead) => {
+            const size = heldSize(env.body, env.headers, env.destination);
+            const hold = writeAhead ? this.budget.hold('inbox', userSender(user), 0) : this.budget.hold('inbox', senderOf(env), size);
+            if (writeAhead) hold.force(size);
             return () => hold.release();
           })
         : null;

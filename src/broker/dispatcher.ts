@@ -242,7 +242,7 @@ export class Dispatcher {
     let settled = false;
     const write = (): Promise<void> => {
       this.forgetUnwritten(sub, env.id);
-      entry = this.d.inbox.append(user, env);
+      entry = this.d.inbox.append(user, env, { writeAhead: true });
       const written = entry.then(
         () => undefined,
         (err: unknown) => {

@@ -195,8 +195,12 @@ export interface InboxLimits {
 }
 
 export interface Inbox {
-  /** Append to `user`'s inbox (envelope `env.user` must equal `user`). Resolves with the entry id. */
-  append(user: string, env: UserEnvelope): Promise<string>;
+  /**
+   * Append to `user`'s inbox (envelope `env.user` must equal `user`). Resolves with the entry id.
+   * `writeAhead`: the copy of a message a session of `user` already took and has not ACKed yet
+   * (kept for replay should it never be ACKed), not one nobody took.
+   */
+  append(user: string, env: UserEnvelope, opts?: { writeAhead?: boolean }): Promise<string>;
   /** Entries waiting for `user`, oldest first (expired ones excluded), at most `max`. */
   read(user: string, max?: number): Promise<InboxEntry[]>;
   /** Remove entries by id (after they were delivered). */

@@ -5,9 +5,10 @@ export const DEFAULT_INBOX_LIMITS: InboxLimits = { maxLength: 1000, maxAgeMs: 24
 /**
  * What a memory inbox charges for the messages it holds (the broker's memory
  * budget): `charge` throws to refuse an entry; the returned release is called
- * once the entry leaves (read and removed, trimmed, or expired).
+ * once the entry leaves (read and removed, trimmed, or expired). `writeAhead`
+ * as in Inbox.append.
  */
-export type InboxCharge = (user: string, env: UserEnvelope) => () => void;
+export type InboxCharge = (user: string, env: UserEnvelope, writeAhead: boolean) => () => void;
 
 interface Stored {
   entryId: string;
@@ -34,8 +35,8 @@ export class MemoryInbox implements Inbox {
     this.charge = charge;
   }
 
-  async append(user: string, env: UserEnvelope): Promise<string> {
-    const release = this.charge ? this.charge(user, env) : null;
+  async append(user: string, env: UserEnvelope, opts: { writeAhead?: boolean } = {}): Promise<string> {
+    const release = this.charge ? this.charge(user, env, opts.writeAhead === true) : null;
     // Kept for long: not a view pinning a much larger buffer (a client's read chunk).
     const kept: UserEnvelope = env.body.buffer.byteLength > 2 * env.body.length + 16 * 1024 ? { ...env, body: Buffer.from(env.body) } : env;
     let list = this.users.get(user);
