@@ -105,7 +105,13 @@ export function createBroker(options: BrokerOptions = {}, { env = true }: { env?
     nodeId,
     listen() {
       listening ??= (async () => {
-        const core = await node.start(backends);
+        let core;
+        try {
+          core = await node.start(backends);
+        } catch (err) {
+          listening = null; // the backends did not start: listen() may be tried again
+          throw err;
+        }
         const addr = await server.listen();
         if (metricsListener) addr.metricsPort = await metricsListener.listen(config.host);
         log.info({ ...addr, endpoints: config.endpoints, clustered: core.clustered }, 'stomp-cluster listening');

@@ -75,7 +75,13 @@ export class NodeHost implements SessionOpener, BrokerView, BrokerOps {
     const backends = await chooseBackends(this.config, given, this.log);
     const broker = new Broker(this.config, { log: this.log, nodeId: this.nodeId, backends, handlers: this.handlers, ...this.hooks });
     this.broker = broker;
-    await broker.start();
+    try {
+      await broker.start();
+    } catch (err) {
+      // A node that failed to start is not started (listen() may be called again).
+      this.broker = null;
+      throw err;
+    }
     return broker;
   }
 

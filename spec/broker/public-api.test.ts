@@ -10,7 +10,7 @@ import t from 'tap';
 import { DEFAULTS, resolveConfig, type BrokerConfig, type DeepPartial } from '../../src/config.js';
 import { fromEnv, parseUsers } from '../../src/env.js';
 import { ErrorCode } from '../../src/errors.js';
-import { MemoryInbox, createBroker } from '../../src/index.js';
+import { MemoryBus, MemoryBusHub, MemoryInbox, createBroker } from '../../src/index.js';
 import { RawClient } from '../helpers/client.js';
 import { startBroker } from '../helpers/broker.js';
 import { expectError, raw } from '../helpers/stomp-assert.js';
@@ -176,6 +176,8 @@ t.test('close(): clients get SERVER_SHUTDOWN, then the close; sessions before ba
     () => 'refused',
   );
   t.equal(refused, 'refused', 'no new connections after close');
+  await t.rejects(b.broker.sendToUser('ws-user', '/queue/x', 'late'), /closed/, 'sendToUser after close is an error, not a message lost');
+  await t.rejects(b.broker.publish('/topic/x', 'late'), /closed/, 'publish after close too');
 });
 
 t.test('close() before listen() and listen() twice', async (t) => {
@@ -190,6 +192,25 @@ t.test('close() before listen() and listen() twice', async (t) => {
   t.same(a1, a2, 'listen() is idempotent too');
   t.ok(a1.port > 0);
   t.equal(a1.tcpPort, null);
+});
+
+t.test('a listen() that failed (a backend did not start) can be tried again', async (t) => {
+  let failures = 1;
+  class FlakyBus extends MemoryBus {
+    override async start(...args: Parameters<MemoryBus['start']>): Promise<void> {
+      if (failures-- > 0) throw new Error('bus down');
+      return super.start(...args);
+    }
+  }
+  const b = createBroker({ logLevel: 'silent', port: 0, host: '127.0.0.1', backends: { bus: new FlakyBus(new MemoryBusHub()) } }, { env: false });
+  t.teardown(() => b.close());
+  await t.rejects(b.listen(), /bus down/, 'the first listen() fails with the cause');
+  const addr = await b.listen();
+  t.ok(addr.port > 0, 'the second one listens');
+  const c = await RawClient.ws(`ws://127.0.0.1:${addr.port}/ws`);
+  t.teardown(() => c.close());
+  await c.connect({ login: 'after-retry' });
+  t.pass('and takes sessions');
 });
 
 t.test('server-side API: publish, sendToUser, kick', async (t) => {

@@ -309,6 +309,11 @@ export class Broker implements SessionHost, SessionOpener, BrokerView, BrokerOps
     this.refuseWhenStopping(); // the node began stopping while this one registered
   }
 
+  /** Server-side sends once the node has stopped: an error, not a message silently lost on closed backends. */
+  private mustBeRunning(what: string): void {
+    if (this.state === 'stopped') throw new Error(`${what}: the broker is closed`);
+  }
+
   private refuseWhenStopping(): void {
     if (this.state === 'stopping' || this.state === 'stopped')
       throw new StompError(ErrorCode.SERVER_SHUTDOWN, 'this node is shutting down; reconnect to another node');
@@ -488,6 +493,7 @@ export class Broker implements SessionHost, SessionOpener, BrokerView, BrokerOps
    */
   async sendToUser(user: string, destination: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
     if (!user) throw new Error('sendToUser: user is required');
+    this.mustBeRunning('sendToUser');
     let path = destination;
     const up = this.config.userPrefix;
     if (path.startsWith(up + '/')) path = path.slice(up.length);
@@ -499,6 +505,7 @@ export class Broker implements SessionHost, SessionOpener, BrokerView, BrokerOps
 
   /** Publish to a /topic destination (every subscriber on every node) or a /queue (this node). */
   async publish(destination: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
+    this.mustBeRunning('publish');
     const d = this.resolver.classify(destination);
     const enc = encodeBody(body);
     const h: Record<string, string> = enc.contentType ? { 'content-type': enc.contentType, ...headers } : { ...headers };
