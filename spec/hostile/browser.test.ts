@@ -11,6 +11,9 @@ import { ErrorCode } from '../../src/errors.js';
 import { RawClient } from '../helpers/client.js';
 import { startBroker } from '../helpers/broker.js';
 import { expectError } from '../helpers/stomp-assert.js';
+import { waitFor } from '../helpers/wait.js';
+import { connect, type Socket } from 'node:net';
+import { MAX_METRICS_CONNECTIONS } from '../../src/http/metrics.js';
 
 const SECRET = 'a-test-secret-of-decent-length-0123456789';
 const key = new TextEncoder().encode(SECRET);
@@ -99,4 +102,19 @@ t.test('/metrics on METRICS_PORT only', async (t) => {
   t.equal(r.status, 200);
   t.match(await r.text(), /stomp_sessions/);
   t.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 404, 'nothing else there');
+
+  // Its own connection cap: idle sockets past it are dropped, and scraping still works once they go.
+  const sockets: Socket[] = [];
+  t.teardown(() => sockets.forEach((s) => s.destroy()));
+  let dropped = 0;
+  for (let i = 0; i < MAX_METRICS_CONNECTIONS + 5; i++) {
+    const s = connect(port!, '127.0.0.1');
+    sockets.push(s);
+    s.once('close', () => dropped++);
+  }
+  await waitFor(() => dropped >= 5, { what: 'the connections past the cap dropped' });
+  t.pass(`connections past ${MAX_METRICS_CONNECTIONS} are dropped`);
+  sockets.forEach((s) => s.destroy());
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null))?.status === 200, { what: 'scrape again' });
+  t.pass('scraping works again');
 });

@@ -150,7 +150,14 @@ export function registerMetrics(
   return null;
 }
 
-/** /metrics alone on its own port (METRICS_PORT), e.g. reachable only from the monitoring network. */
+/** Connections the separate metrics listener keeps open at most (a scraper or a few; past it, new ones are dropped). */
+export const MAX_METRICS_CONNECTIONS = 64;
+
+/**
+ * /metrics alone on its own port (METRICS_PORT), e.g. reachable only from the
+ * monitoring network. Outside the main listeners' connection cap, so bounded
+ * by its own (MAX_METRICS_CONNECTIONS).
+ */
 export class MetricsListener {
   private readonly server: http.Server;
 
@@ -160,6 +167,7 @@ export class MetricsListener {
     requestTimeoutMs: number,
   ) {
     this.server = http.createServer({ requestTimeout: requestTimeoutMs, headersTimeout: Math.min(60_000, requestTimeoutMs) }, (req, res) => void this.serve(req, res));
+    this.server.maxConnections = MAX_METRICS_CONNECTIONS;
   }
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
