@@ -72,6 +72,12 @@ export function receivingSocket(sconn: SockJSConn): { writableLength?: number; d
   return recv.connection ?? recv.response?.socket ?? null;
 }
 
+/** On the websocket transport: the upgraded socket (the one sockjs's handler was given); null on other transports. */
+export function webSocketOf(sconn: SockJSConn): Duplex | null {
+  const recv = sconn._session?.recv;
+  return recv?.protocol === 'websocket' ? (recv.connection ?? null) : null;
+}
+
 /** On the websocket transport: `fn` runs when the upgraded socket closes (nothing on other transports). */
 export function onWebSocketClose(sconn: SockJSConn, fn: () => void): void {
   const recv = sconn._session?.recv;
