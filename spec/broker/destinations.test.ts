@@ -13,6 +13,7 @@ import type { AppMessage } from '../../src/index.js';
 import { startBroker } from '../helpers/broker.js';
 import { raw } from '../helpers/stomp-assert.js';
 import { core } from '../helpers/internals.js';
+import { waitFor } from '../helpers/wait.js';
 
 const text = (f: { body: Buffer }): string => f.body.toString();
 
@@ -118,6 +119,23 @@ t.test('/queue: kept while nobody subscribes (bounded), flushed in order on subs
   await b.broker.publish('/queue/backlog', 'marker');
   t.equal(text(await c.next('MESSAGE')), 'marker', 'nothing more was kept');
   t.equal(DEFAULTS.limits.maxQueueDepth, 10_000);
+});
+
+t.test('/queue: messages a consumer left unacked go back to their places in the backlog, not behind newer ones', async (t) => {
+  const b = await startBroker(t);
+  const a = await b.user('slow');
+  await a.subscribe('s', '/queue/order', { ack: 'client-individual', 'prefetch-count': '2' });
+  const producer = await b.user('producer');
+  for (let i = 1; i <= 6; i++) producer.send(raw('SEND', { destination: '/queue/order', receipt: `r${i}` }, `m${i}`));
+  for (let i = 1; i <= 6; i++) await producer.next('RECEIPT');
+  t.same((await a.messages(2)).map(text), ['m1', 'm2'], 'prefetch 2: the rest wait');
+  a.close();
+  await waitFor(() => core(b.broker).queues.depth('/queue/order') === 6, { what: 'm1 and m2 back in the backlog' });
+  const c = await b.user('next');
+  await c.subscribe('s', '/queue/order');
+  const got = await c.messages(6);
+  t.same(got.map(text), ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'], 'in their original order');
+  t.same(got.map((m) => m.headers['redelivered'] ?? ''), ['true', 'true', '', '', '', '']);
 });
 
 t.test('/queue: a queue with a subscriber does not keep messages', async (t) => {

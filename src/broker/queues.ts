@@ -140,9 +140,17 @@ export class QueueManager {
     // Whatever reaches a backlog is charged: a new message in enqueue(), one that comes
     // back from a client-ack consumer since its delivery, a dead letter by its original.
     const b = q.backlog;
-    let i = b.length;
-    while (i > 0 && b[i - 1]!.seq > msg.seq) i--;
-    b.splice(i, 0, msg);
+    // Its place by seq: at the end for a new message, by binary search for one coming back.
+    let lo = 0;
+    let hi = b.length;
+    if (hi > 0 && b[hi - 1]!.seq > msg.seq)
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (b[mid]!.seq < msg.seq) lo = mid + 1;
+        else hi = mid;
+      }
+    else lo = hi;
+    b.splice(lo, 0, msg);
     if (b.length > this.opts.maxDepth) {
       b.shift()!.hold?.release();
       this.dropped++;
